@@ -1,0 +1,237 @@
+"""The Python QA function: `ask`, `retrieve`, and the `Assistant` behind them.
+
+An `Assistant` holds one index and the two models; it retrieves passages,
+abstains early when none is relevant, prompts the generator, and checks the
+draft's citations (`qa.cite`). Module-level `ask`/`retrieve` share one assistant
+per index folder and one copy of each model per process. The CLI, the UI and
+the eval call this module; it imports none of them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from qa.cite import ground
+from qa.embed import Embedder, SentenceTransformerEmbedder
+from qa.errors import InvalidQuestionError, QuestionTooLongError
+from qa.generate import Generator, TransformersGenerator
+from qa.indexer import IndexReport, ensure_seed_index, index_paths, remove_articles
+from qa.prompt import ABSTAIN_TEXT, build_messages, build_rewrite_messages
+from qa.records import Answer, Hit
+from qa.retrieve import retrieve as hybrid_retrieve
+from qa.settings import Settings
+from qa.store import IndexStore, current_generation, require_nonempty
+
+History = Sequence[tuple[str, str]]
+_FOLLOW_UP_RE = re.compile(
+    r"\b(he|she|it|they|them|their|his|her|its|those|these|that|this|there|then|ones?)\b", re.I
+)
+
+
+def check_question(question: object, max_chars: int) -> str:
+    """The question stripped; raises InvalidQuestionError or QuestionTooLongError."""
+    if not isinstance(question, str):
+        raise InvalidQuestionError("the question must be text")
+    cleaned = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " ", question).strip()
+    if not cleaned:
+        raise InvalidQuestionError("the question is empty")
+    if len(cleaned) > max_chars:
+        raise QuestionTooLongError(
+            f"the question is {len(cleaned):,} characters; the limit is {max_chars:,}"
+        )
+    return cleaned
+
+
+class Assistant:
+    """Answers questions from one index with one embedder and one generator."""
+
+    def __init__(self, index_dir: str | Path | None = None, embedder: Embedder | None = None,
+                 generator: Generator | None = None, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings.from_env(index_dir=index_dir)
+        if index_dir is not None:
+            self.settings = Settings.from_env(**{**self.settings.__dict__, "index_dir": index_dir})
+        self.embedder = embedder or shared_embedder(self.settings.embed_model)
+        self._generator = generator
+        self._store: IndexStore | None = None
+        self._store_key: object = None
+        self._lock = threading.Lock()
+
+    @property
+    def index_dir(self) -> Path:
+        return self.settings.index_dir
+
+    @property
+    def generator(self) -> Generator:
+        """The language model (shared per process; loaded on first answer)."""
+        if self._generator is None:
+            self._generator = shared_generator(self.settings.llm_model)
+        return self._generator
+
+    @property
+    def store(self) -> IndexStore:
+        """The index, reloaded when another process has saved a new generation."""
+        with self._lock:
+            if self._store is None and self.settings.is_default_index():
+                ensure_seed_index(self.index_dir, self.embedder)
+            key = _generation_key(self.index_dir)
+            if self._store is None or key != self._store_key:
+                store = IndexStore.load(self.index_dir)
+                store.check_embedder(self.embedder)
+                self._store, self._store_key = store, key
+            return self._store
+
+    # ---- questions -------------------------------------------------------------------------
+    def retrieve(self, question: str, k: int = 5) -> list[Hit]:
+        """The k best passages for a question, best first."""
+        question = check_question(question, self.settings.max_question_chars)
+        store = self.store
+        require_nonempty(store)
+        return hybrid_retrieve(store, self.embedder, question, k=k)
+
+    def ask(self, question: str, history: History | None = None, k: int | None = None,
+            max_new_tokens: int | None = None) -> Answer:
+        """Answer with cited passages, or abstain; see `ask_stream` for the streamed form."""
+        answer: Answer | None = None
+        for event in self.ask_stream(question, history=history, k=k, max_new_tokens=max_new_tokens):
+            if isinstance(event, Answer):
+                answer = event
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, history: History | None = None, k: int | None = None,
+                   max_new_tokens: int | None = None) -> Iterator[str | Answer]:
+        """Yield the model's draft piece by piece (str), then the checked `Answer` last."""
+        started = time.perf_counter()
+        question = check_question(question, self.settings.max_question_chars)
+        k = k or self.settings.passages
+        max_new_tokens = max_new_tokens or self.settings.max_new_tokens
+        timings: dict[str, float] = {}
+        standalone = self.standalone_question(question, history or [])
+        timings["rewrite"] = time.perf_counter() - started
+        store = self.store
+        require_nonempty(store)
+        t0 = time.perf_counter()
+        hits = hybrid_retrieve(store, self.embedder, standalone, k=k)
+        timings["retrieve"] = time.perf_counter() - t0
+        answer = Answer(question=question, text=ABSTAIN_TEXT, passages=hits,
+                        standalone_question=standalone if standalone != question else "")
+        if not hits or max(h.dense_score for h in hits) < self.settings.min_relevance:
+            answer.abstained = True
+            answer.abstain_reason = "no passage is relevant enough to the question"
+            timings["total"] = time.perf_counter() - started
+            answer.timings = timings
+            yield answer
+            return
+        t0 = time.perf_counter()
+        pieces: list[str] = []
+        for piece in self.generator.stream(build_messages(standalone, hits), max_new_tokens):
+            if not pieces:
+                timings["first_token"] = time.perf_counter() - started
+            pieces.append(piece)
+            yield piece
+        timings["generate"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        grounded = ground("".join(pieces), hits)
+        timings["cite"] = time.perf_counter() - t0
+        answer.draft = "".join(pieces)
+        answer.text = grounded.text
+        answer.citations = grounded.citations
+        answer.abstained = grounded.abstained
+        answer.abstain_reason = grounded.abstain_reason
+        answer.changes = grounded.changes
+        timings["total"] = time.perf_counter() - started
+        answer.timings = timings
+        yield answer
+
+    def standalone_question(self, question: str, history: History) -> str:
+        """A follow-up rewritten with the conversation into a standalone question.
+
+        Only questions that lean on the conversation (pronouns, or very short) are
+        rewritten, by the language model; others are returned unchanged.
+        """
+        if not history:
+            return question
+        if not _FOLLOW_UP_RE.search(question) and len(question.split()) > 4:
+            return question
+        history = [(q, a) for q, a in history if q and a][-3:]
+        if not history:
+            return question
+        rewritten = self.generator.generate(build_rewrite_messages(question, history), 48)
+        rewritten = rewritten.strip().splitlines()[0].strip().strip('"') if rewritten.strip() else ""
+        return rewritten if 3 <= len(rewritten) <= self.settings.max_question_chars else question
+
+    # ---- the collection --------------------------------------------------------------------
+    def add(self, paths: Sequence[str | Path], progress: bool = False,
+            rebuild: bool = False) -> IndexReport:
+        """Index files or folders into this assistant's index (upsert by content hash)."""
+        report = index_paths(self.index_dir, paths, self.embedder, progress=progress,
+                             rebuild=rebuild)
+        return report
+
+    def remove(self, doc_ids: Sequence[str]) -> list[str]:
+        """Delete articles from this assistant's index; returns the doc ids removed."""
+        return remove_articles(self.index_dir, doc_ids)
+
+
+def _generation_key(index_dir: Path) -> object:
+    pointer = index_dir / "CURRENT"
+    try:
+        stat = pointer.stat()
+    except FileNotFoundError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size, str(current_generation(index_dir)))
+
+
+# ---- process-wide sharing -----------------------------------------------------------------
+_shared_lock = threading.Lock()
+_embedders: dict[str, Embedder] = {}
+_generators: dict[str, Generator] = {}
+_assistants: dict[tuple, Assistant] = {}
+
+
+def shared_embedder(model: str | None = None) -> Embedder:
+    """One embedder per model setting per process."""
+    key = model or os.environ.get("QA_EMBED_MODEL") or ""
+    with _shared_lock:
+        if key not in _embedders:
+            _embedders[key] = SentenceTransformerEmbedder(model)
+        return _embedders[key]
+
+
+def shared_generator(model: str | None = None) -> Generator:
+    """One generator per model setting per process."""
+    key = model or os.environ.get("QA_LLM_MODEL") or ""
+    with _shared_lock:
+        if key not in _generators:
+            _generators[key] = TransformersGenerator(model)
+        return _generators[key]
+
+
+def get_assistant(index_dir: str | Path | None = None) -> Assistant:
+    """The shared assistant for an index folder (the default index when None)."""
+    settings = Settings.from_env(index_dir=index_dir)
+    key = (str(settings.index_dir.resolve()), settings.embed_model, settings.llm_model)
+    with _shared_lock:
+        assistant = _assistants.get(key)
+    if assistant is None:
+        assistant = Assistant(settings=settings)
+        with _shared_lock:
+            assistant = _assistants.setdefault(key, assistant)
+    return assistant
+
+
+def ask(question: str, index_dir: str | Path | None = None, history: History | None = None,
+        k: int | None = None, max_new_tokens: int | None = None) -> Answer:
+    """Answer a question from the articles in an index (default: the seed corpus)."""
+    return get_assistant(index_dir).ask(question, history=history, k=k,
+                                        max_new_tokens=max_new_tokens)
+
+
+def retrieve(question: str, k: int = 5, index_dir: str | Path | None = None) -> list[Hit]:
+    """The k best passages for a question from an index (default: the seed corpus)."""
+    return get_assistant(index_dir).retrieve(question, k=k)

@@ -1,0 +1,91 @@
+"""Split an article's text into sentence-aware, overlapping passages with exact offsets.
+
+Sentences come from pysbd (rule-based, no downloads); consecutive sentences are
+packed into passages of at most `max_chars`, overlapping by `overlap` sentences.
+A sentence longer than `max_chars` is cut at white space. Every passage satisfies
+`text[start:end] == passage`. It does not embed or store anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from qa.records import Chunk
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    """How articles are cut into passages; recorded in the index manifest."""
+
+    max_chars: int = 480
+    overlap: int = 1
+
+
+@lru_cache(maxsize=1)
+def _segmenter():
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False, char_span=True)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, trailing white space excluded, newlines always breaking."""
+    spans: list[tuple[int, int]] = []
+    for para in re.finditer(r"[^\n]+", text):
+        base = para.start()
+        pieces = _segmenter().segment(para.group()) if para.group().strip() else []
+        for piece in pieces:
+            start = base + piece.start
+            end = base + piece.end
+            while end > start and text[end - 1].isspace():
+                end -= 1
+            while start < end and text[start].isspace():
+                start += 1
+            if end > start:
+                spans.append((start, end))
+    return _split_long(text, spans)
+
+
+def _split_long(text: str, spans: list[tuple[int, int]], limit: int = 1000) -> list[tuple[int, int]]:
+    """Cut any span longer than `limit` at white space (or hard, if there is none)."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        while end - start > limit:
+            cut = text.rfind(" ", start + limit // 2, start + limit)
+            cut = cut if cut > start else start + limit
+            out.append((start, cut))
+            start = cut
+            while start < end and text[start].isspace():
+                start += 1
+        if end > start:
+            out.append((start, end))
+    return out
+
+
+def chunk_text(text: str, settings: ChunkSettings = ChunkSettings()) -> list[tuple[int, int]]:
+    """Passage (start, end) offsets for one text."""
+    sentences = _split_long(text, sentence_spans(text), limit=settings.max_chars)
+    passages: list[tuple[int, int]] = []
+    i = 0
+    while i < len(sentences):
+        j = i + 1
+        while j < len(sentences) and sentences[j][1] - sentences[i][0] <= settings.max_chars:
+            j += 1
+        passages.append((sentences[i][0], sentences[j - 1][1]))
+        if j >= len(sentences):
+            break
+        nxt = max(i + 1, j - settings.overlap)
+        # Overlap only when the next passage can still take in a new sentence.
+        i = nxt if sentences[j][1] - sentences[nxt][0] <= settings.max_chars else j
+    return passages
+
+
+def chunk_article(doc_id: str, text: str, first_chunk_id: int,
+                  settings: ChunkSettings = ChunkSettings()) -> list[Chunk]:
+    """Chunks of one article, numbered from `first_chunk_id`."""
+    return [
+        Chunk(chunk_id=first_chunk_id + n, doc_id=doc_id, start=start, end=end, text=text[start:end])
+        for n, (start, end) in enumerate(chunk_text(text, settings))
+    ]

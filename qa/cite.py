@@ -1,0 +1,226 @@
+"""Turn a model's draft into a cited answer: parse `[n]` markers, check support, re-cite or drop.
+
+Each sentence of the draft is checked against the passages deterministically:
+every number and name it states must appear in one passage window (one or two
+adjacent sentences of a passage, or two windows from different passages), and
+most of its other content words too. The model's own markers are only a hint:
+a supported sentence is cited to the passages that support it, an unsupported
+one is removed, and every change is recorded. No model is called here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from qa.chunk import sentence_spans
+from qa.prompt import ABSTAIN_TEXT
+from qa.records import Citation, Hit
+from qa.text import NUMBER_WORDS, STOPWORDS, content_terms, numbers, stem, words
+
+MARKER_RE = re.compile(r"\s*[\[【]\s*(\d+(?:\s*[,;–-]\s*\d+)*)\s*[\]】]")
+MIN_TERM_COVERAGE = 0.6
+_ABSTAIN_RE = re.compile(
+    r"(?:articles?|passages?|texts?|sources?|context|information provided)\s+"
+    r"(?:do|does|did)\s*(?:n['’]?t|not)\s+(?:say|mention|state|specify|provide|contain|include|give|"
+    r"answer|report)"
+    r"|\b(?:not|never)\s+(?:mentioned|stated|specified|provided|given|reported|available)\b"
+    r"|\bno (?:information|mention|details?)\b|\bcannot (?:be )?(?:determined?|answer)"
+    r"|\b(?:i|we) (?:do not|don['’]?t) know\b|\bunknown\b|\bnot enough information\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass
+class Claim:
+    """What a sentence asserts, as the support check sees it."""
+
+    numbers: set[float]
+    names: set[str]
+    terms: set[str]
+
+
+@dataclass
+class Grounded:
+    """The checked answer: final text with markers renumbered, its citations, what changed."""
+
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    abstain_reason: str = ""
+    changes: list[str] = field(default_factory=list)
+
+
+def parse_markers(sentence: str) -> tuple[str, list[int]]:
+    """The sentence without its `[n]` markers, and the marker numbers in order (1-based)."""
+    found: list[int] = []
+    for match in MARKER_RE.finditer(sentence):
+        for part in re.split(r"\s*[,;]\s*", match.group(1)):
+            bounds = re.split(r"\s*[–-]\s*", part)
+            if len(bounds) == 2 and bounds[0].isdigit() and bounds[1].isdigit():
+                lo, hi = int(bounds[0]), int(bounds[1])
+                found.extend(range(lo, min(hi, lo + 10) + 1))
+            elif part.isdigit():
+                found.append(int(part))
+    bare = MARKER_RE.sub("", sentence).strip()
+    return re.sub(r"\s+([.,;:!?])", r"\1", bare), list(dict.fromkeys(found))
+
+
+def is_abstention(text: str) -> bool:
+    """Whether a sentence says the articles don't hold the answer."""
+    return bool(_ABSTAIN_RE.search(text))
+
+
+def claim_of(sentence: str) -> Claim:
+    """Numbers, names (capitalised words after the first) and other content terms of a sentence."""
+    tokens = re.findall(r"[A-Za-z\u00C0-\u024F]+(?:['’][A-Za-z]+)?", sentence)
+    names = set()
+    for i, token in enumerate(tokens):
+        low = token.lower().replace("’", "'")
+        if i > 0 and token[0].isupper() and low not in STOPWORDS and low not in NUMBER_WORDS:
+            names.add(stem(low))
+    terms = {t for t in content_terms(sentence) if not t[0].isdigit()} - names
+    terms -= {stem(w) for w in NUMBER_WORDS}
+    return Claim(numbers=numbers(sentence), names=names, terms=terms)
+
+
+@lru_cache(maxsize=4096)
+def _windows_of(text: str) -> tuple[tuple[frozenset[float], frozenset[str]], ...]:
+    """(numbers, terms) of every one- and two-sentence window of a passage."""
+    spans = sentence_spans(text) or [(0, len(text))]
+    pieces = [text[s:e] for s, e in spans]
+    windows = []
+    for i in range(len(pieces)):
+        for j in (i + 1, i + 2):
+            if j <= len(pieces):
+                chunk = " ".join(pieces[i:j])
+                windows.append((frozenset(numbers(chunk)), frozenset(content_terms(chunk))))
+    return tuple(windows)
+
+
+def _name_present(name: str, terms: set[str]) -> bool:
+    if name in terms:
+        return True
+    return len(name) >= 4 and any(len(t) >= 4 and (t.startswith(name) or name.startswith(t))
+                                  for t in terms)
+
+
+def supports(claim: Claim, numbers_: set[float], terms: set[str]) -> bool:
+    """Every number and name of the claim is there, and enough of its other terms."""
+    if not claim.numbers <= numbers_:
+        return False
+    if not all(_name_present(name, terms) for name in claim.names):
+        return False
+    if not claim.terms:
+        return bool(claim.numbers or claim.names)
+    covered = sum(1 for t in claim.terms if t in terms)
+    return covered / len(claim.terms) >= MIN_TERM_COVERAGE
+
+
+_CLAUSE_BREAK = re.compile(r"\s*(?:;|,?\s+(?:while|whereas|although|but)\s+|,\s+and\s+)\s*",
+                           re.IGNORECASE)
+
+
+def clauses(sentence: str) -> list[str]:
+    """A sentence cut at ';', 'while', 'whereas', 'although', 'but' and ', and'."""
+    return [c for c in _CLAUSE_BREAK.split(sentence) if c and words(c)]
+
+
+def supporting_passages(sentence: str, hits: list[Hit], preferred: list[int]) -> list[int]:
+    """0-based indexes of passages that support the sentence, preferring the model's own picks.
+
+    Each clause must be supported within one window (one or two adjacent sentences)
+    of one passage; a sentence joining two reports may so cite two passages.
+    Returns [] when some clause with content is supported nowhere.
+    """
+    order = preferred + [p for p in range(len(hits)) if p not in preferred]
+    windows = {p: _windows_of(hits[p].text) for p in order}
+    cited: list[int] = []
+    parts = [claim_of(c) for c in clauses(sentence)]
+    whole = claim_of(sentence)
+    candidates = [whole] if len(parts) <= 1 else [whole, *parts]
+    for claim in candidates:
+        if not _has_content(claim):
+            continue
+        found = next((p for p in order
+                      if any(supports(claim, set(n), set(t)) for n, t in windows[p])), None)
+        if found is not None and claim is whole:
+            return [found]
+        if found is None and claim is not whole:
+            return []
+        if found is not None and found not in cited:
+            cited.append(found)
+    return cited
+
+
+def _has_content(claim: Claim) -> bool:
+    return bool(claim.numbers or claim.names or claim.terms)
+
+
+_TRAILING_MARKERS_RE = re.compile(r"([.!?])((?:\s*[\[【]\s*\d+(?:\s*[,;–-]\s*\d+)*\s*[\]】])+)")
+
+
+def draft_sentences(draft: str) -> list[str]:
+    """Sentences of a draft; markers written after a full stop are moved before it first."""
+    text = _TRAILING_MARKERS_RE.sub(lambda m: f"{m.group(2)}{m.group(1)}", draft.strip())
+    return [text[start:end] for start, end in sentence_spans(text)]
+
+
+def ground(draft: str, hits: list[Hit]) -> Grounded:
+    """Check every sentence of `draft` against `hits` and build the cited answer."""
+    sentences = draft_sentences(draft)
+    changes: list[str] = []
+    if not sentences or is_abstention(sentences[0]):
+        return Grounded(ABSTAIN_TEXT, [], True, "the model found no answer in the passages")
+    kept: list[tuple[str, list[int]]] = []
+    for sentence in sentences:
+        bare, markers = parse_markers(sentence)
+        valid = [m - 1 for m in markers if 1 <= m <= len(hits)]
+        for m in markers:
+            if not 1 <= m <= len(hits):
+                changes.append(f"dropped marker [{m}]: no such passage")
+        if not words(bare):
+            continue
+        if is_abstention(bare):
+            changes.append(f"removed a 'not stated' aside: {bare!r}")
+            continue
+        claim = claim_of(bare)
+        if not _has_content(claim):
+            continue
+        cited = supporting_passages(bare, hits, valid)
+        if not cited:
+            changes.append(f"removed unsupported sentence: {bare!r}")
+            continue
+        if valid and set(cited) != set(valid):
+            old = "".join(f"[{m + 1}]" for m in valid)
+            new = "".join(f"[{m + 1}]" for m in cited)
+            changes.append(f"re-cited {old} -> {new}: {bare!r}")
+        elif not valid:
+            changes.append(f"cited {''.join(f'[{m + 1}]' for m in cited)}: {bare!r}")
+        kept.append((bare, cited))
+    if not kept:
+        return Grounded(ABSTAIN_TEXT, [], True, "no sentence of the draft is supported by the passages",
+                        changes)
+    return _assemble(kept, hits, changes)
+
+
+def _assemble(kept: list[tuple[str, list[int]]], hits: list[Hit], changes: list[str]) -> Grounded:
+    """Renumber cited passages by first use and write the markers before each full stop."""
+    number_of: dict[int, int] = {}
+    citations: list[Citation] = []
+    parts = []
+    for index, (sentence, cited) in enumerate(kept):
+        labels = []
+        for p in cited:
+            if p not in number_of:
+                number_of[p] = len(number_of) + 1
+                hit = hits[p]
+                citations.append(Citation(n=number_of[p], doc_id=hit.doc_id, title=hit.title,
+                                          text=hit.text, start=hit.start, end=hit.end,
+                                          score=hit.score, url=hit.url, published=hit.published))
+            citations[number_of[p] - 1].cited_by.append(index)
+            labels.append(f"[{number_of[p]}]")
+        body, end = (sentence[:-1], sentence[-1]) if sentence[-1] in ".!?" else (sentence, ".")
+        parts.append(f"{body} {''.join(labels)}{end}")
+    return Grounded(" ".join(parts), citations, False, "", changes)

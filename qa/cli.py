@@ -1,0 +1,194 @@
+"""The `qa` command: index, ask, remove, status, eval, serve.
+
+Parses flags, calls `qa.api` (and `qa.eval`), prints results. A `QAError`
+becomes one line on stderr and exit status 1; nothing else is caught here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from qa.errors import QAError
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--index-dir", help="index folder (default: $QA_INDEX_DIR or ./index)")
+    parser.add_argument("--embed-model", help="embedding model: name, folder or hub id "
+                        "($QA_EMBED_MODEL; default all-minilm-l6-v2)")
+
+
+def _add_llm(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--llm-model", help="answering model: name, .gguf file, folder or hub id "
+                        "($QA_LLM_MODEL; default qwen2.5-coder-0.5b)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every verb."""
+    parser = argparse.ArgumentParser(prog="qa", description="Ask questions about news articles, "
+                                     "with cited passages, on this machine only.")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    index = verbs.add_parser("index", help="add or update articles (.txt .md .html .jsonl, folders)")
+    index.add_argument("paths", nargs="+", help="files or folders")
+    index.add_argument("--rebuild", action="store_true",
+                       help="re-embed the whole index (after changing the embedding model)")
+    index.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_common(index)
+
+    ask = verbs.add_parser("ask", help="answer a question with cited passages")
+    ask.add_argument("question")
+    ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
+    ask.add_argument("-k", "--passages", type=int, help="passages given to the model (default 4)")
+    ask.add_argument("--max-new-tokens", type=int, help="answer length limit in tokens")
+    _add_common(ask)
+    _add_llm(ask)
+
+    remove = verbs.add_parser("remove", help="delete articles by doc id")
+    remove.add_argument("doc_ids", nargs="+")
+    _add_common(remove)
+
+    status = verbs.add_parser("status", help="what the index holds and whether it is intact")
+    _add_common(status)
+
+    prepare = verbs.add_parser("prepare", help="build the seed index if missing or stale and "
+                               "convert the answering model once (cached)")
+    _add_common(prepare)
+    _add_llm(prepare)
+
+    serve = verbs.add_parser("serve", help="start the chat UI")
+    serve.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port ($GRADIO_SERVER_PORT)")
+    _add_common(serve)
+    _add_llm(serve)
+
+    from qa.eval.cli import add_eval_parser
+
+    add_eval_parser(verbs, _add_common, _add_llm)
+    return parser
+
+
+def _settings(args: argparse.Namespace):
+    from qa.settings import Settings
+
+    return Settings.from_env(index_dir=getattr(args, "index_dir", None),
+                             embed_model=getattr(args, "embed_model", None),
+                             llm_model=getattr(args, "llm_model", None),
+                             passages=getattr(args, "passages", None),
+                             max_new_tokens=getattr(args, "max_new_tokens", None))
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from qa.api import Assistant
+
+    assistant = Assistant(settings=_settings(args))
+    report = assistant.add(args.paths, progress=not args.no_progress, rebuild=args.rebuild)
+    for path, reason in report.skipped:
+        print(f"skipped: {reason}", file=sys.stderr)
+    print(f"{report.index_dir}: {len(report.added)} added, {len(report.updated)} updated, "
+          f"{len(report.unchanged)} unchanged; {report.chunks_embedded} passages embedded "
+          f"in {report.seconds:.1f}s; now {report.articles_total} articles, "
+          f"{report.passages_total} passages")
+    return 0
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from qa.api import Assistant
+
+    assistant = Assistant(settings=_settings(args))
+    answer = assistant.ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return 0
+    print(answer.text)
+    if answer.abstained:
+        if answer.passages:
+            print("\nClosest passages:")
+            for hit in answer.passages[:3]:
+                print(f"  - {hit.doc_id}: {hit.text[:160]}…")
+        return 0
+    print()
+    for c in answer.citations:
+        title = c.title or c.doc_id
+        print(f"[{c.n}] {title} ({c.doc_id}, chars {c.start}-{c.end})")
+        print(f"    {c.text}")
+    return 0
+
+
+def _cmd_remove(args: argparse.Namespace) -> int:
+    from qa.api import Assistant
+
+    assistant = Assistant(settings=_settings(args))
+    removed = assistant.remove(args.doc_ids)
+    missing = sorted(set(args.doc_ids) - set(removed))
+    print(f"removed {len(removed)}: {', '.join(removed) or '-'}")
+    if missing:
+        print(f"not in the index: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from qa.status import index_status
+
+    status = index_status(_settings(args).index_dir)
+    print(status.render())
+    return 0 if status.ok else 1
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    import time
+
+    from qa.api import Assistant
+    from qa.indexer import ensure_seed_index
+
+    started = time.perf_counter()
+    settings = _settings(args)
+    assistant = Assistant(settings=settings)
+    if settings.is_default_index():
+        report = ensure_seed_index(settings.index_dir, assistant.embedder, progress=True)
+        print(f"seed index at {settings.index_dir}: "
+              + ("up to date" if report is None else f"built ({report.passages_total} passages)"))
+    store = assistant.store
+    print(f"index: {len(store.articles)} articles, {len(store.chunks)} passages")
+    assistant.generator.load()
+    print(f"answering model ready: {assistant.generator.name} ({time.perf_counter() - started:.1f}s)")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import app
+
+    settings = _settings(args)
+    app.launch(settings=settings, host=args.host, port=args.port)
+    return 0
+
+
+COMMANDS = {"index": _cmd_index, "ask": _cmd_ask, "remove": _cmd_remove, "status": _cmd_status,
+            "prepare": _cmd_prepare, "serve": _cmd_serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.verb == "eval":
+            from qa.eval.cli import run_eval_command
+
+            return run_eval_command(args, _settings(args))
+        return COMMANDS[args.verb](args)
+    except QAError as exc:
+        print(f"qa: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("qa: interrupted; the index is as it was before this command", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["build_parser", "main"]

@@ -1,0 +1,47 @@
+"""Named exceptions of `qa`.
+
+The library raises only these (all under `QAError`); the CLI turns them into a
+one-line message and the UI into `gr.Error`. Nothing here prints or exits.
+"""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base of every error `qa` raises on purpose."""
+
+
+class InvalidQuestionError(QAError, ValueError):
+    """The question is empty, whitespace only, or otherwise unusable."""
+
+
+class QuestionTooLongError(InvalidQuestionError):
+    """The question is longer than the configured limit."""
+
+
+class UnreadableFileError(QAError):
+    """An input file is binary, undecodable, malformed, or of an unsupported type."""
+
+
+class EmptyCorpusError(QAError):
+    """There is nothing to index or nothing indexed to answer from."""
+
+
+class IndexMissingError(QAError):
+    """No index exists at the given folder."""
+
+
+class IndexCorruptError(QAError):
+    """An index folder exists but its files are damaged or inconsistent."""
+
+
+class IndexMismatchError(QAError):
+    """The index was built with another embedding model, dimension or format version."""
+
+
+class IndexLockedError(QAError):
+    """Another process holds the index's write lock for too long."""
+
+
+class ModelLoadError(QAError):
+    """A model could not be found, verified, converted or loaded."""

@@ -1,0 +1,146 @@
+"""The `qa eval` verb: flags, choosing facts and index, running, printing and saving the results.
+
+`add_eval_parser` declares the flags on the main `qa` parser; `run_eval_command`
+runs them. Metrics, reports and comparisons live in their own modules; this one
+wires them together and prints. Errors are raised as `QAError`s for `qa.cli`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from qa.errors import QAError
+from qa.eval.facts import SEED_FACTS, check_evidence, load_facts, sample
+from qa.settings import Settings
+
+DEFAULT_OUT = "eval-results"
+DEFAULT_LIMITS = {"seed": None, "squad": 100, "rgb": None}
+
+
+def add_eval_parser(verbs, add_common: Callable[[argparse.ArgumentParser], None],
+                    add_llm: Callable[[argparse.ArgumentParser], None]) -> argparse.ArgumentParser:
+    """Add the `eval` verb and its flags to the `qa` sub-parsers."""
+    p = verbs.add_parser(
+        "eval", help="measure answers, citations, retrieval, refusals and latency on known facts",
+        description="Ask questions with known answers and report how far to trust the assistant: "
+                    "metrics with 95% bootstrap intervals, a JSON file of every answer, a Markdown "
+                    "report and a PNG chart.")
+    p.add_argument("data", nargs="?", help="data file for --dataset squad or rgb")
+    p.add_argument("--data", dest="data_opt", metavar="PATH", help="same as the positional PATH")
+    p.add_argument("--dataset", choices=("seed", "squad", "rgb"), default="seed",
+                   help="seed: facts over an index (default); squad: SQuAD 2.0 JSON; rgb: RGB en_fact JSONL")
+    p.add_argument("--facts", metavar="PATH", help="facts JSONL for --dataset seed "
+                   "(default: the shipped seed facts; format in qa/eval/data/README.md)")
+    p.add_argument("--limit", type=int, help="ask a random sample of N questions "
+                   "(default: all; 100 for squad)")
+    p.add_argument("--seed", type=int, default=0, help="random seed for --limit and the bootstrap (0)")
+    p.add_argument("--out", default=DEFAULT_OUT, metavar="DIR",
+                   help=f"folder for results.json, report.md, metrics.png (default ./{DEFAULT_OUT})")
+    p.add_argument("--compare", nargs="+", metavar="JSON",
+                   help="OLD.json: run, then show what got better or worse; OLD.json NEW.json: only compare")
+    p.add_argument("--judge-check", action="store_true",
+                   help="only measure the citation-support judge on its labelled cases (no models)")
+    p.add_argument("-k", "--passages", type=int, help="passages given to the model (default 4)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_common(p)
+    add_llm(p)
+    return p
+
+
+def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run `qa eval` as the flags say; returns the exit status."""
+    from qa.eval.judge import judge_check
+    from qa.eval.report import judge_summary
+
+    if args.compare and len(args.compare) > 2:
+        raise QAError("--compare takes OLD.json, or OLD.json NEW.json")
+    if args.compare and len(args.compare) == 2:
+        return _compare_files(args.compare[0], args.compare[1], Path(args.out))
+    check = judge_check(seed=args.seed)
+    if args.judge_check:
+        print(judge_summary(check))
+        for case in check.cases:
+            if case.predicted != case.supported:
+                label = "supported" if case.supported else "unsupported"
+                print(f"  {case.id} labelled {label}, judged otherwise: {case.sentence}")
+        return 0
+    old = None
+    if args.compare:
+        from qa.eval.compare import load_run
+
+        old = load_run(args.compare[0])
+    run = _run(args, settings, check)
+    from qa.eval.report import render_table, write_outputs
+
+    print(render_table(run))
+    out = Path(args.out)
+    previous = out / "results.json"
+    if args.compare and previous.exists() and previous.resolve() == Path(args.compare[0]).resolve():
+        shutil.copyfile(previous, out / "results-previous.json")
+    paths = write_outputs(run, out)
+    print(f"\nwrote {paths['json']}, {paths['markdown']}, {paths['png']}")
+    if old is not None:
+        from qa.eval.compare import compare, render_comparison
+        from qa.eval.report import run_to_dict
+
+        comparison = compare(old, run_to_dict(run), args.compare[0], str(paths["json"]))
+        print("\n" + render_comparison(comparison))
+        (out / "compare.md").write_text(render_comparison(comparison, markdown=True), encoding="utf-8")
+    return 0
+
+
+def _compare_files(old_path: str, new_path: str, out: Path) -> int:
+    from qa.eval.compare import compare, load_run, render_comparison
+
+    comparison = compare(load_run(old_path), load_run(new_path), old_path, new_path)
+    print(render_comparison(comparison))
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings, check):
+    from qa.api import Assistant
+    from qa.eval.runner import run_eval
+
+    data = args.data_opt or args.data
+    limit = args.limit if args.limit is not None else DEFAULT_LIMITS[args.dataset]
+    meta = {"dataset": args.dataset, "limit": limit, "argv": " ".join(sys.argv[1:])}
+    progress = not args.no_progress
+    if args.dataset == "seed":
+        if data:
+            raise QAError("a data PATH is for --dataset squad or rgb; use --facts for a facts file")
+        facts_path = Path(args.facts) if args.facts else SEED_FACTS
+        facts = sample(load_facts(facts_path), limit, args.seed)
+        meta["source"] = str(facts_path)
+        assistant = Assistant(settings=settings)
+        problems = check_evidence(facts, {d: a.text for d, a in assistant.store.articles.items()})
+        for problem in problems[:10]:
+            print(f"qa eval: warning: {problem}", file=sys.stderr)
+        return run_eval(assistant, facts, progress=progress, seed=args.seed, meta=meta, judge=check)
+
+    from qa.eval.datasets import load_dataset
+    from qa.indexer import upsert_articles
+
+    dataset = load_dataset(args.dataset, data, limit, args.seed)
+    meta["source"] = dataset.source
+    temp = None
+    if args.index_dir is None:
+        temp = tempfile.TemporaryDirectory(prefix=f"qa-eval-{args.dataset}-")
+        settings = dataclasses.replace(settings, index_dir=Path(temp.name) / "index")
+    try:
+        assistant = Assistant(settings=settings)
+        print(f"indexing {len(dataset.articles)} {args.dataset} articles into {settings.index_dir}",
+              file=sys.stderr)
+        upsert_articles(settings.index_dir, dataset.articles, assistant.embedder, progress=progress)
+        run = run_eval(assistant, dataset.facts, progress=progress, seed=args.seed, meta=meta, judge=check)
+        if temp is not None:
+            run.meta["index_dir"] = "(temporary)"
+        return run
+    finally:
+        if temp is not None:
+            temp.cleanup()

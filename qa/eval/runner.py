@@ -1,0 +1,281 @@
+"""Ask every fact through an `Assistant` and score it; summarise the items into metrics.
+
+For each fact: `Assistant.ask` (with `history` for follow-ups) gives the answer,
+its citations and timings; `Assistant.retrieve(question, k=10)` gives the ranking
+scored for retrieval. The verdicts and metrics are defined in `qa.eval.metrics`
+and `qa.eval.judge`. This module does not index, print tables or write files
+(see `qa.eval.cli` and `qa.eval.report`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qa.api import Assistant
+from qa.errors import InvalidQuestionError
+from qa.eval.facts import Fact
+from qa.eval.judge import JudgeCheck, citation_scores
+from qa.eval.metrics import (
+    Metric,
+    best_f1,
+    exact_match,
+    normalize,
+    numeric_match,
+    quantile,
+    ratio,
+    share,
+)
+from qa.records import Answer, Hit
+
+RETRIEVE_K = 10
+
+# verdicts
+CORRECT, INCORRECT, REFUSED = "correct", "incorrect", "refused"      # answerable questions
+ABSTAINED, ANSWERED = "abstained", "answered"                        # unanswerable questions
+ERROR = "error"
+
+
+@dataclass
+class ItemResult:
+    """One question: the answer, its citations, every verdict and score, retrieval ranks, timings.
+
+    Scores that do not apply are None (e.g. `exact_match` for unanswerable facts,
+    citation scores for abstentions). Ranks are 1-based, None when not in the top 10.
+    """
+
+    id: str
+    kind: str
+    question: str
+    answerable: bool
+    answers: list[str] = field(default_factory=list)
+    all_of: list[list[str]] = field(default_factory=list)
+    doc_ids: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)
+    history: list[list[str]] = field(default_factory=list)
+    answer: str = ""
+    draft: str = ""
+    standalone_question: str = ""
+    abstained: bool = False
+    abstain_reason: str = ""
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    verdict: str = ""
+    correct: bool = False
+    exact_match: bool | None = None
+    f1: float | None = None
+    numeric_match: bool | None = None
+    citation_recall: float | None = None
+    citation_precision: float | None = None
+    citation_sentences: list[dict[str, Any]] = field(default_factory=list)
+    draft_citation_recall: float | None = None
+    draft_citation_precision: float | None = None
+    article_rank: int | None = None
+    passage_rank: int | None = None
+    retrieved: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass
+class EvalRun:
+    """A whole run: what was run (`meta`), the metrics, correctness per kind, every item."""
+
+    meta: dict[str, Any]
+    metrics: dict[str, Metric]
+    by_kind: dict[str, Metric]
+    items: list[ItemResult]
+    judge: JudgeCheck | None = None
+
+
+# ---- retrieval scoring --------------------------------------------------------------------------
+
+class EvidenceLocator:
+    """Finds evidence spans in the indexed article texts to tell whether a passage holds one."""
+
+    def __init__(self, texts: dict[str, str]) -> None:
+        self.texts = texts
+        self._spans: dict[tuple[str, str], tuple[int, int] | None] = {}
+
+    def span(self, doc_id: str, evidence: str) -> tuple[int, int] | None:
+        """(start, end) of the evidence in the article's cleaned text, or None."""
+        key = (doc_id, evidence)
+        if key not in self._spans:
+            at = self.texts.get(doc_id, "").find(evidence)
+            self._spans[key] = (at, at + len(evidence)) if at >= 0 else None
+        return self._spans[key]
+
+    def holds(self, hit: Hit, evidence: Sequence[str]) -> bool:
+        """The passage contains an evidence span or covers at least half of one."""
+        for span_text in evidence:
+            span = self.span(hit.doc_id, span_text)
+            if span is not None:
+                overlap = min(hit.end, span[1]) - max(hit.start, span[0])
+                if overlap >= max(1, (span[1] - span[0]) // 2):
+                    return True
+            else:
+                ev, passage = normalize(span_text), normalize(hit.text)
+                if ev and (ev in passage or (len(passage) > 40 and passage in ev)):
+                    return True
+        return False
+
+
+def first_rank(flags: Sequence[bool]) -> int | None:
+    """1-based position of the first true flag, or None."""
+    return next((i + 1 for i, f in enumerate(flags) if f), None)
+
+
+# ---- one item -----------------------------------------------------------------------------------
+
+def score_answer(fact: Fact, answer: Answer) -> ItemResult:
+    """Verdict, correctness and citation scores of one answer (retrieval is scored separately)."""
+    item = ItemResult(id=fact.id, kind=fact.kind, question=fact.question, answerable=fact.answerable,
+                      answers=list(fact.answers), all_of=[list(g) for g in fact.all_of],
+                      doc_ids=list(fact.doc_ids), evidence=list(fact.evidence),
+                      history=[[q, a] for q, a in fact.history], answer=answer.text, draft=answer.draft,
+                      standalone_question=answer.standalone_question, abstained=answer.abstained,
+                      abstain_reason=answer.abstain_reason, timings=dict(answer.timings))
+    item.citations = [{"n": c.n, "doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text,
+                       "cited_by": list(c.cited_by)} for c in answer.citations]
+    if fact.answerable:
+        text = "" if answer.abstained else answer.text
+        item.exact_match = exact_match(text, fact.answers, fact.all_of)
+        item.f1 = best_f1(text, fact.answers or [a for g in fact.all_of for a in g])
+        if fact.kind == "number":
+            item.numeric_match = numeric_match(text, fact.answers)
+        item.correct = bool(item.exact_match)
+        item.verdict = REFUSED if answer.abstained else (CORRECT if item.correct else INCORRECT)
+    else:
+        item.correct = answer.abstained
+        item.verdict = ABSTAINED if answer.abstained else ANSWERED
+    if not answer.abstained:
+        final = citation_scores(answer.text, {c.n: c.text for c in answer.citations})
+        item.citation_recall, item.citation_precision = final.recall, final.precision
+        item.citation_sentences = [{"sentence": v.sentence, "cited": v.cited, "supported": v.supported,
+                                    "needed": v.precise} for v in final.sentences]
+    if answer.draft and answer.passages:
+        draft = citation_scores(answer.draft, {i + 1: h.text for i, h in enumerate(answer.passages)})
+        item.draft_citation_recall, item.draft_citation_precision = draft.recall, draft.precision
+    return item
+
+
+def evaluate_fact(assistant: Assistant, fact: Fact, locator: EvidenceLocator) -> ItemResult:
+    """Ask one fact, score the answer and the top-10 retrieval.
+
+    A question the assistant rejects (InvalidQuestionError) becomes verdict `error`;
+    other errors (model or index trouble) propagate, since they would fail every item.
+    """
+    try:
+        answer = assistant.ask(fact.question, history=fact.history or None)
+        item = score_answer(fact, answer)
+        hits = assistant.retrieve(answer.standalone_question or fact.question, k=RETRIEVE_K)
+    except InvalidQuestionError as exc:
+        return ItemResult(id=fact.id, kind=fact.kind, question=fact.question,
+                          answerable=fact.answerable, answers=list(fact.answers),
+                          all_of=[list(g) for g in fact.all_of], doc_ids=list(fact.doc_ids),
+                          evidence=list(fact.evidence), verdict=ERROR, error=f"{type(exc).__name__}: {exc}")
+    item.retrieved = [{"doc_id": h.doc_id, "chunk_id": h.chunk_id, "start": h.start, "end": h.end,
+                       "score": round(h.score, 5), "dense_score": round(h.dense_score, 4)}
+                      for h in hits]
+    if fact.answerable and fact.doc_ids:
+        item.article_rank = first_rank([h.doc_id in fact.doc_ids for h in hits])
+    if fact.answerable and fact.evidence:
+        item.passage_rank = first_rank([h.doc_id in fact.doc_ids and locator.holds(h, fact.evidence)
+                                        for h in hits])
+    return item
+
+
+# ---- the whole run ------------------------------------------------------------------------------
+
+def summarize(items: Sequence[ItemResult], seed: int = 0) -> tuple[dict[str, Metric], dict[str, Metric]]:
+    """Every metric with its bootstrap interval, and correctness per kind."""
+    answerable = [i for i in items if i.answerable]
+    unanswerable = [i for i in items if not i.answerable]
+    ok = [i for i in items if i.verdict != ERROR]
+    m: dict[str, Metric] = {}
+
+    def put(key: str, metric: Metric) -> None:
+        m[key] = metric
+
+    put("accuracy", share("accuracy (all questions)", [i.correct for i in items], seed))
+    put("exact_match", share("exact match (alias span)", [bool(i.exact_match) for i in answerable], seed))
+    put("f1", share("token F1 (best alias)", [i.f1 or 0.0 for i in answerable], seed))
+    put("numeric_match", share("numeric match (number questions)",
+                               [bool(i.numeric_match) for i in answerable if i.numeric_match is not None],
+                               seed))
+    put("citation_recall", share("citation recall (ALCE)",
+                                 [i.citation_recall for i in items if i.citation_recall is not None], seed))
+    put("citation_precision", share("citation precision (ALCE)",
+                                    [i.citation_precision for i in items
+                                     if i.citation_precision is not None], seed))
+    put("draft_citation_recall", share("draft citation recall (model's own markers)",
+                                       [i.draft_citation_recall for i in items
+                                        if i.draft_citation_recall is not None], seed))
+    put("draft_citation_precision", share("draft citation precision (model's own markers)",
+                                          [i.draft_citation_precision for i in items
+                                           if i.draft_citation_precision is not None], seed))
+    with_docs = [i for i in answerable if i.doc_ids and i.verdict != ERROR]
+    with_evidence = [i for i in with_docs if i.evidence]
+    for level, pool, rank in (("article", with_docs, lambda i: i.article_rank),
+                              ("passage", with_evidence, lambda i: i.passage_rank)):
+        ranks = [rank(i) for i in pool]
+        put(f"{level}_hit@1", share(f"{level} hit@1", [r == 1 for r in ranks], seed))
+        put(f"{level}_hit@5", share(f"{level} hit@5", [r is not None and r <= 5 for r in ranks], seed))
+        put(f"{level}_mrr@10", share(f"{level} MRR@10", [1 / r if r else 0.0 for r in ranks], seed))
+    put("abstain_precision", ratio("abstention precision",
+                                   [(not i.answerable) and i.abstained for i in ok],
+                                   [i.abstained for i in ok], seed))
+    put("abstain_recall", share("abstention recall (unanswerable)",
+                                [i.abstained for i in unanswerable if i.verdict != ERROR], seed))
+    refusals = share("false-refusal rate (answerable)",
+                     [i.abstained for i in answerable if i.verdict != ERROR], seed)
+    refusals.higher_is_better = False
+    put("false_refusal_rate", refusals)
+    for stage in ("retrieve", "first_token", "total"):
+        values = [i.timings[stage] for i in ok if stage in i.timings]
+        put(f"{stage}_median", quantile(f"{stage.replace('_', ' ')} median", values, 0.5, seed))
+        put(f"{stage}_p95", quantile(f"{stage.replace('_', ' ')} p95", values, 0.95, seed))
+    by_kind = {kind: share(kind, [i.correct for i in items if i.kind == kind], seed)
+               for kind in dict.fromkeys(i.kind for i in items)}
+    return m, by_kind
+
+
+def run_eval(assistant: Assistant, facts: Sequence[Fact], progress: bool = True, seed: int = 0,
+             meta: dict[str, Any] | None = None, judge: JudgeCheck | None = None,
+             on_item: Callable[[ItemResult], None] | None = None) -> EvalRun:
+    """Ask every fact (with a tqdm bar on stderr when `progress`) and summarise the run."""
+    from tqdm import tqdm
+
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    store = assistant.store
+    locator = EvidenceLocator({doc_id: a.text for doc_id, a in store.articles.items()})
+    items: list[ItemResult] = []
+    bar = tqdm(facts, desc="qa eval", unit="q", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    for fact in bar:
+        item = evaluate_fact(assistant, fact, locator)
+        items.append(item)
+        if on_item is not None:
+            on_item(item)
+        bar.set_postfix(correct=f"{sum(i.correct for i in items)}/{len(items)}", refresh=False)
+    bar.close()
+    metrics, by_kind = summarize(items, seed)
+    info = {
+        "started": started_at,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+        "questions": len(items),
+        "answerable": sum(i.answerable for i in items),
+        "embed_model": getattr(assistant.embedder, "name", ""),
+        "llm_model": getattr(assistant.generator, "name", ""),
+        "index_dir": str(assistant.index_dir),
+        "passages": assistant.settings.passages,
+        "min_relevance": assistant.settings.min_relevance,
+        "articles_indexed": len(store.articles),
+        "passages_indexed": len(store.chunks),
+        "seed": seed,
+    }
+    return EvalRun(meta={**(meta or {}), **info}, metrics=metrics, by_kind=by_kind, items=items,
+                   judge=judge)

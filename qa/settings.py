@@ -1,0 +1,69 @@
+"""Where things are and how many of them: index folder, models, answer knobs.
+
+Every setting has a default, an environment variable and (in the CLI) a flag.
+This module only reads settings; it loads and builds nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SEED_DIR = PACKAGE_DIR / "seeds"
+
+
+def default_index_dir() -> Path:
+    """`QA_INDEX_DIR`, else `index/` of the source checkout, else ~/.local/share/qa/index."""
+    env = os.environ.get("QA_INDEX_DIR", "").strip()
+    if env:
+        return Path(env).expanduser()
+    checkout = PACKAGE_DIR.parent
+    if (checkout / "pyproject.toml").exists() and (checkout / "index").is_dir():
+        return checkout / "index"
+    return Path.home() / ".local" / "share" / "qa" / "index"
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else default
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "").strip() or default)
+    except ValueError:
+        return default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Answering settings; `Settings.from_env()` applies the QA_* environment variables."""
+
+    index_dir: Path = field(default_factory=default_index_dir)
+    embed_model: str | None = None
+    llm_model: str | None = None
+    passages: int = 4
+    max_new_tokens: int = 160
+    min_relevance: float = 0.25
+    max_question_chars: int = 2000
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, then QA_* variables, then non-None `overrides`."""
+        base = cls(
+            embed_model=os.environ.get("QA_EMBED_MODEL") or None,
+            llm_model=os.environ.get("QA_LLM_MODEL") or None,
+            passages=_env_int("QA_PASSAGES", 4),
+            max_new_tokens=_env_int("QA_MAX_NEW_TOKENS", 160),
+            min_relevance=_env_float("QA_MIN_RELEVANCE", 0.25),
+        )
+        chosen = {k: v for k, v in overrides.items() if v is not None}
+        if "index_dir" in chosen:
+            chosen["index_dir"] = Path(str(chosen["index_dir"])).expanduser()
+        return replace(base, **chosen)
+
+    def is_default_index(self) -> bool:
+        """Whether the index folder is the default one, which is kept built from the seeds."""
+        return self.index_dir.resolve() == default_index_dir().resolve()

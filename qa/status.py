@@ -1,0 +1,81 @@
+"""`qa status`: what an index holds, how it was built, and any damage found in its files.
+
+Reads the index folder only; it never repairs or rewrites anything.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qa.errors import QAError
+from qa.store import check_files, current_generation, read_manifest
+
+
+@dataclass
+class IndexStatus:
+    """The state of one index folder; `ok` is False when it is missing or damaged."""
+
+    index_dir: str
+    ok: bool
+    generation: str = ""
+    format_version: int = 0
+    embedding_model: str = ""
+    dimension: int = 0
+    chunking: dict = field(default_factory=dict)
+    articles: int = 0
+    passages: int = 0
+    updated: float = 0.0
+    problems: list[str] = field(default_factory=list)
+    titles: list[tuple[str, str]] = field(default_factory=list)
+
+    def render(self) -> str:
+        """Human-readable lines for the terminal."""
+        if not self.generation and not self.problems:
+            return f"{self.index_dir}: no index yet (build one with: qa index PATH)"
+        lines = [f"index:      {self.index_dir} ({self.generation or '?'})"]
+        if self.format_version:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.updated))
+            lines += [
+                f"format:     {self.format_version}",
+                f"embedding:  {self.embedding_model} ({self.dimension} dims)",
+                f"chunking:   {', '.join(f'{k}={v}' for k, v in self.chunking.items())}",
+                f"contents:   {self.articles} articles, {self.passages} passages",
+                f"updated:    {when}",
+            ]
+        for doc_id, title in self.titles[:20]:
+            lines.append(f"  - {doc_id}" + (f": {title}" if title else ""))
+        if len(self.titles) > 20:
+            lines.append(f"  … and {len(self.titles) - 20} more")
+        lines.append("state:      OK" if self.ok else "state:      DAMAGED")
+        lines += [f"  ! {p}" for p in self.problems]
+        if not self.ok:
+            lines.append("  fix: qa index --rebuild PATH... (or delete the folder and index again)")
+        return "\n".join(lines)
+
+
+def index_status(index_dir: str | Path) -> IndexStatus:
+    """Inspect an index folder, verifying every data file against its checksum."""
+    root = Path(index_dir)
+    status = IndexStatus(index_dir=str(root), ok=False)
+    try:
+        gen = current_generation(root)
+        if gen is None:
+            return status
+        status.generation = gen.name
+        manifest = read_manifest(gen)
+    except QAError as exc:
+        status.problems.append(str(exc))
+        return status
+    status.format_version = manifest.format_version
+    status.embedding_model = manifest.embedding_model
+    status.dimension = manifest.dimension
+    status.chunking = manifest.chunking
+    status.articles = len(manifest.articles)
+    status.passages = sum(int(a.get("chunks", 0)) for a in manifest.articles.values())
+    status.updated = manifest.updated
+    status.titles = sorted((d, a.get("title", "")) for d, a in manifest.articles.items())
+    status.problems = check_files(gen, manifest, full=True)
+    status.ok = not status.problems
+    return status

@@ -1,0 +1,55 @@
+"""Chunking: exact offsets, sentence boundaries, size limits (with a property-based test)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qa.chunk import ChunkSettings, chunk_article, chunk_text
+from qa.ingest import read_paths
+from qa.settings import SEED_DIR
+
+
+def test_seed_chunks_are_exact_sentence_aligned_spans():
+    for article in read_paths([SEED_DIR]).articles:
+        chunks = chunk_article(article.doc_id, article.text, 0)
+        assert len(chunks) >= 5
+        for chunk in chunks:
+            assert article.text[chunk.start : chunk.end] == chunk.text
+            assert len(chunk.text) <= ChunkSettings().max_chars
+            assert chunk.text[-1] in ".”\"d'" or chunk.text.endswith("captured")
+        covered = set()
+        for chunk in chunks:
+            covered.update(range(chunk.start, chunk.end))
+        text_chars = {i for i, ch in enumerate(article.text) if not ch.isspace()}
+        assert text_chars <= covered
+
+
+def test_no_passage_is_inside_another():
+    for article in read_paths([SEED_DIR]).articles:
+        spans = chunk_text(article.text)
+        for i, a in enumerate(spans):
+            for j, b in enumerate(spans):
+                assert i == j or not (b[0] <= a[0] and a[1] <= b[1])
+
+
+def test_long_sentence_is_cut_at_whitespace():
+    text = ("word " * 400).strip() + "."
+    spans = chunk_text(text, ChunkSettings(max_chars=300, overlap=1))
+    assert len(spans) >= 6
+    assert all(e - s <= 300 for s, e in spans)
+    assert all(text[s:e].strip() == text[s:e] for s, e in spans)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("abc XYZ.?!\n\t,é’\"1")), max_size=1500),
+       st.integers(min_value=40, max_value=600), st.integers(min_value=0, max_value=2))
+def test_offsets_always_slice_back_to_the_passage(text, max_chars, overlap):
+    chunks = chunk_article("d", text, 10, ChunkSettings(max_chars=max_chars, overlap=overlap))
+    for n, chunk in enumerate(chunks):
+        assert chunk.chunk_id == 10 + n
+        assert 0 <= chunk.start < chunk.end <= len(text)
+        assert text[chunk.start : chunk.end] == chunk.text
+        assert chunk.text.strip()
+    starts = [c.start for c in chunks]
+    assert starts == sorted(starts)

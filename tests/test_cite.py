@@ -1,0 +1,92 @@
+"""The citation check: markers parsed and mapped, unsupported sentences re-cited or removed."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.cite import draft_sentences, ground, is_abstention, parse_markers
+from qa.prompt import ABSTAIN_TEXT
+from qa.records import Hit
+from qa.settings import SEED_DIR
+
+A = (SEED_DIR / "000_6ad931cbaa20b811.txt").read_text(encoding="utf-8").strip()
+B = (SEED_DIR / "002_8e2be5257cd0af73.txt").read_text(encoding="utf-8").strip()
+
+
+def _hit(doc: str, text: str, needle: str, width: int = 300) -> Hit:
+    start = text.index(needle)
+    end = min(len(text), start + width)
+    return Hit(doc_id=doc, chunk_id=start, text=text[start:end], score=1.0, start=start, end=end)
+
+
+STATE_MEDIA = _hit("a", A, "The state media have reported")
+SECURITY = _hit("b", B, "Thirty hostages and at least 11")
+CAPTURED = _hit("b", B, "Americans, Norwegians")
+HITS = [STATE_MEDIA, SECURITY, CAPTURED]
+
+
+def test_marker_forms():
+    assert parse_markers("Freed [1], killed [2, 3] and [4-5].") == ("Freed, killed and.", [1, 2, 3, 4, 5])
+    assert parse_markers("No markers.") == ("No markers.", [])
+    assert draft_sentences("650 were freed. [1] Thirty died. [2][3]") == [
+        "650 were freed [1].", "Thirty died [2][3]."]
+
+
+def test_supported_sentence_keeps_its_citation():
+    g = ground("State media reported that 650 hostages were freed [1].", HITS)
+    assert not g.abstained and g.changes == []
+    assert g.text == "State media reported that 650 hostages were freed [1]."
+    assert [(c.n, c.doc_id, c.start) for c in g.citations] == [(1, "a", STATE_MEDIA.start)]
+    assert g.citations[0].cited_by == [0]
+
+
+def test_wrong_marker_is_recited_and_renumbered():
+    g = ground("Thirty hostages were killed, an Algerian security source said [1].", HITS)
+    assert g.text == "Thirty hostages were killed, an Algerian security source said [1]."
+    assert [c.doc_id for c in g.citations] == ["b"] and g.citations[0].start == SECURITY.start
+    assert any("re-cited [1] -> [2]" in c for c in g.changes)
+
+
+def test_marker_naming_no_passage_is_dropped_never_shown():
+    g = ground("About 60 hostages were still captive, according to AP and Reuters sources [9].", HITS)
+    assert "[9]" not in g.text and g.text.endswith("[1].")
+    assert "dropped marker [9]: no such passage" in g.changes
+
+
+@pytest.mark.parametrize("draft", [
+    "650 hostages were killed [1].",              # right number, wrong verb
+    "Two Americans were killed [3].",             # Americans were captured, not killed
+    "Eleven hostages were freed by French troops [2].",
+    "The raid was ordered by Barack Obama [1].",  # invented name
+])
+def test_unsupported_claims_are_removed_and_answer_abstains(draft):
+    g = ground(draft, HITS)
+    assert g.abstained and g.text == ABSTAIN_TEXT and g.citations == []
+    assert any(c.startswith("removed unsupported sentence") for c in g.changes)
+
+
+def test_only_the_unsupported_sentence_goes():
+    g = ground("State media said 650 hostages were freed [1]. Forty Americans died in the raid [1].", HITS)
+    assert g.text == "State media said 650 hostages were freed [1]."
+    assert any("Forty Americans" in c for c in g.changes)
+
+
+def test_sentence_joining_two_reports_cites_both():
+    draft = ("State media reported 650 hostages freed, while an Algerian security source said "
+             "thirty hostages were killed [1].")
+    g = ground(draft, HITS)
+    assert not g.abstained
+    assert [c.doc_id for c in g.citations] == ["a", "b"] and g.text.endswith("[1][2].")
+
+
+def test_number_words_match_digits():
+    g = ground("Six hundred and fifty hostages were freed, state media reported.", HITS)
+    assert not g.abstained and g.citations[0].doc_id == "a"
+
+
+def test_abstention_detected():
+    for text in ["The articles don't say.", "The passages do not mention the number of Americans.",
+                 "This information is not provided in the passages.", "I don't know."]:
+        assert is_abstention(text), text
+        assert ground(text, HITS).abstained
+    assert not is_abstention("650 hostages were freed [1].")
