@@ -26,6 +26,7 @@ from qa.records import Answer, Hit
 from qa.retrieve import retrieve as hybrid_retrieve
 from qa.settings import Settings
 from qa.store import IndexStore, current_generation, require_nonempty
+from qa.text import content_terms
 
 History = Sequence[tuple[str, str]]
 _FOLLOW_UP_RE = re.compile(
@@ -45,6 +46,22 @@ def check_question(question: object, max_chars: int) -> str:
             f"the question is {len(cleaned):,} characters; the limit is {max_chars:,}"
         )
     return cleaned
+
+
+def is_relevant(question: str, hits: Sequence[Hit], min_dense: float) -> bool:
+    """Whether any passage is close enough to be worth asking the model about.
+
+    Relevant when a passage's cosine similarity reaches `min_dense`, or when one
+    passage shares at least two of the question's content terms (a lexical match
+    the small embedding model can miss). Otherwise the assistant abstains early.
+    """
+    if not hits:
+        return False
+    if max(h.dense_score for h in hits) >= min_dense:
+        return True
+    wanted = set(content_terms(question))
+    return any(len(wanted & set(content_terms(h.text))) >= min(2, len(wanted)) for h in hits
+               if h.lexical_score > 0)
 
 
 class Assistant:
@@ -120,7 +137,7 @@ class Assistant:
         timings["retrieve"] = time.perf_counter() - t0
         answer = Answer(question=question, text=ABSTAIN_TEXT, passages=hits,
                         standalone_question=standalone if standalone != question else "")
-        if not hits or max(h.dense_score for h in hits) < self.settings.min_relevance:
+        if not is_relevant(standalone, hits, self.settings.min_relevance):
             answer.abstained = True
             answer.abstain_reason = "no passage is relevant enough to the question"
             timings["total"] = time.perf_counter() - started

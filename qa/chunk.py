@@ -23,6 +23,9 @@ class ChunkSettings:
     overlap: int = 1
 
 
+DEFAULT_CHUNKING = ChunkSettings()
+
+
 @lru_cache(maxsize=1)
 def _segmenter():
     import pysbd
@@ -64,7 +67,7 @@ def _split_long(text: str, spans: list[tuple[int, int]], limit: int = 1000) -> l
     return out
 
 
-def chunk_text(text: str, settings: ChunkSettings = ChunkSettings()) -> list[tuple[int, int]]:
+def chunk_text(text: str, settings: ChunkSettings = DEFAULT_CHUNKING) -> list[tuple[int, int]]:
     """Passage (start, end) offsets for one text."""
     sentences = _split_long(text, sentence_spans(text), limit=settings.max_chars)
     passages: list[tuple[int, int]] = []
@@ -83,7 +86,7 @@ def chunk_text(text: str, settings: ChunkSettings = ChunkSettings()) -> list[tup
 
 
 def chunk_article(doc_id: str, text: str, first_chunk_id: int,
-                  settings: ChunkSettings = ChunkSettings()) -> list[Chunk]:
+                  settings: ChunkSettings = DEFAULT_CHUNKING) -> list[Chunk]:
     """Chunks of one article, numbered from `first_chunk_id`."""
     return [
         Chunk(chunk_id=first_chunk_id + n, doc_id=doc_id, start=start, end=end, text=text[start:end])

@@ -85,7 +85,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
     assistant = Assistant(settings=_settings(args))
     report = assistant.add(args.paths, progress=not args.no_progress, rebuild=args.rebuild)
-    for path, reason in report.skipped:
+    for _path, reason in report.skipped:
         print(f"skipped: {reason}", file=sys.stderr)
     print(f"{report.index_dir}: {len(report.added)} added, {len(report.updated)} updated, "
           f"{len(report.unchanged)} unchanged; {report.chunks_embedded} passages embedded "

@@ -65,7 +65,7 @@ class SentenceTransformerEmbedder(Embedder):
                     from sentence_transformers import SentenceTransformer
 
                     self._model = SentenceTransformer(self.path, device=self.device)
-                except Exception as exc:  # noqa: BLE001 - any load failure is a ModelLoadError
+                except Exception as exc:
                     raise ModelLoadError(
                         f"cannot load embedding model {self.path!r}: {exc}"
                     ) from exc

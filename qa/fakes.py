@@ -54,8 +54,7 @@ class ExtractiveGenerator(Generator):
     def stream(self, messages: list[Message], max_new_tokens: int = 160) -> Iterator[str]:
         self.calls += 1
         text = self.reply if self.reply is not None else self._answer(messages[-1]["content"])
-        for piece in re.findall(r"\S+\s*", text):
-            yield piece
+        yield from re.findall(r"\S+\s*", text)
 
     def _answer(self, prompt: str) -> str:
         if "Rewritten question:" in prompt:

@@ -62,7 +62,7 @@ class TransformersGenerator(Generator):
                 model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
                 model.eval()
                 self._model = model
-            except Exception as exc:  # noqa: BLE001 - every load failure is a ModelLoadError
+            except Exception as exc:
                 raise ModelLoadError(f"cannot load language model {path!s}: {exc}") from exc
         return self
 
@@ -82,7 +82,7 @@ class TransformersGenerator(Generator):
                 with torch.inference_mode():
                     model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                    streamer=streamer, pad_token_id=tokenizer.eos_token_id)
-            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            except BaseException as exc:
                 errors.append(exc)
                 streamer.end()
 

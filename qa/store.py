@@ -131,12 +131,12 @@ class IndexStore:
     # ---- creating and loading -------------------------------------------------------------
     @classmethod
     def create(cls, root: str | Path, embedding_model: str, dimension: int,
-               chunking: ChunkSettings = ChunkSettings()) -> IndexStore:
+               chunking: ChunkSettings | None = None) -> IndexStore:
         """A new, empty index in memory (nothing is written until `save`)."""
         import faiss
 
         manifest = Manifest(format_version=FORMAT_VERSION, embedding_model=embedding_model,
-                            dimension=dimension, chunking=asdict(chunking))
+                            dimension=dimension, chunking=asdict(chunking or ChunkSettings()))
         vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
         return cls(Path(root), manifest, {}, {}, vectors)
 

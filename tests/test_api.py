@@ -34,7 +34,7 @@ def test_answer_cites_exact_article_spans(assistant, seed_index):
 
 def test_retrieve_ranks_the_passage_with_the_answer_first(assistant):
     hits = assistant.retrieve("Who masterminded the raid?", k=3)
-    assert [h.doc_id for h in hits][0] == "000_6ad931cbaa20b811"
+    assert hits[0].doc_id == "000_6ad931cbaa20b811"
     assert "masterminded by Mokhtar Belmokhtar" in hits[0].text or "masterminded" in hits[1].text
     assert hits[0].score >= hits[1].score >= hits[2].score
     assert len({h.chunk_id for h in hits}) == 3

@@ -45,6 +45,8 @@ def test_alce_two_passages_both_needed():
 def test_markers_after_the_full_stop_belong_to_the_sentence_before():
     assert cited_sentences("Freed were 650. [1] About 60 remain [2][3]. [4]") == [
         ("Freed were 650.", [1]), ("About 60 remain.", [2, 3, 4])]
+    assert cited_sentences("[1] Freed were 650. [2] About 60 remain.") == [
+        ("Freed were 650.", [1]), ("About 60 remain.", [2])]
     score = citation_scores("State media said 650 hostages were freed. [1]", PASSAGES)
     assert (score.recall, score.precision) == (1.0, 1.0)
 

@@ -81,14 +81,17 @@ def cited_sentences(text: str) -> list[tuple[str, list[int]]]:
     """Sentences without markers, each with the `[n]` numbers it carries.
 
     Markers written after the full stop ("... freed. [1] Next ...") belong to the
-    sentence before them, as in `qa.cite`; marker-only fragments are not sentences.
+    sentence before them, unless the text itself starts with a marker ("[1] X.
+    [2] Y."), in which case each sentence's leading markers are its own.
+    Marker-only fragments are not sentences.
     """
     text = text.strip()
+    leading_style = bool(_LEADING_MARKERS_RE.match(text))
     out: list[tuple[str, list[int]]] = []
     for start, end in sentence_spans(text):
         piece = text[start:end]
         lead = _LEADING_MARKERS_RE.match(piece)
-        if lead and out:
+        if lead and out and not leading_style:
             _, moved = parse_markers(lead.group())
             out[-1][1].extend(m for m in moved if m not in out[-1][1])
             piece = piece[lead.end():]

@@ -253,7 +253,8 @@ def render_chart(run: EvalRun, path: Path) -> Path:
     axes[1].set_title("correct by kind", fontsize=9, loc="left")
     if latency:
         dots(axes[2], [m.name for m in latency], latency, 1, "s", "tab:orange")
-        axes[2].set_xlim(left=0, right=max(m.high for m in latency) * 1.15 + 1e-3)
+        top = max(m.high for m in latency) * 1.15 + 1e-3
+        axes[2].set_xlim(-0.04 * top, top)
         axes[2].set_xlabel("seconds", fontsize=8)
     axes[2].set_title("latency", fontsize=9, loc="left")
     fig.tight_layout()

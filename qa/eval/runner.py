@@ -44,6 +44,9 @@ ERROR = "error"
 class ItemResult:
     """One question: the answer, its citations, every verdict and score, retrieval ranks, timings.
 
+    `passages` are the passages the model was given (numbered as in its draft);
+    `retrieved` is the separate top-10 ranking used for the retrieval scores.
+
     Scores that do not apply are None (e.g. `exact_match` for unanswerable facts,
     citation scores for abstentions). Ranks are 1-based, None when not in the top 10.
     """
@@ -63,6 +66,7 @@ class ItemResult:
     abstained: bool = False
     abstain_reason: str = ""
     citations: list[dict[str, Any]] = field(default_factory=list)
+    passages: list[dict[str, Any]] = field(default_factory=list)
     verdict: str = ""
     correct: bool = False
     exact_match: bool | None = None
@@ -151,6 +155,8 @@ def score_answer(fact: Fact, answer: Answer) -> ItemResult:
     else:
         item.correct = answer.abstained
         item.verdict = ABSTAINED if answer.abstained else ANSWERED
+    item.passages = [{"n": n, "doc_id": h.doc_id, "chunk_id": h.chunk_id, "text": h.text,
+                      "dense_score": round(h.dense_score, 4)} for n, h in enumerate(answer.passages, 1)]
     if not answer.abstained:
         final = citation_scores(answer.text, {c.n: c.text for c in answer.citations})
         item.citation_recall, item.citation_precision = final.recall, final.precision

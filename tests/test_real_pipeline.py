@@ -1,0 +1,74 @@
+"""The real models end to end on the seed corpus (slow tier: runs in CI).
+
+Uses the packaged MiniLM embedder and the default answering model, converted once
+into the model cache. Asserts real answers, exact citation offsets, and abstention.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import qa
+from qa.settings import SEED_DIR
+
+pytestmark = pytest.mark.slow
+
+ARTICLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in SEED_DIR.glob("*.txt")}
+
+
+def _check_citations(answer: qa.Answer) -> None:
+    assert answer.citations, answer
+    for n, citation in enumerate(answer.citations, start=1):
+        assert citation.n == n and f"[{n}]" in answer.text
+        assert ARTICLES[citation.doc_id][citation.start : citation.end] == citation.text
+
+
+@pytest.mark.parametrize(("question", "expected", "doc_id"), [
+    ("Who masterminded the raid?", "Belmokhtar", "000_6ad931cbaa20b811"),
+    ("What did the militants demand?", "Mali", "002_8e2be5257cd0af73"),
+    ("How long did the operation last?", "eight hours", "002_8e2be5257cd0af73"),
+])
+def test_real_answers_cite_the_right_article(question, expected, doc_id):
+    answer = qa.ask(question)
+    assert not answer.abstained, answer
+    assert expected.lower() in answer.text.lower()
+    _check_citations(answer)
+    assert doc_id in {c.doc_id for c in answer.citations}
+
+
+@pytest.mark.parametrize("question", [
+    "What is the capital of Peru?",
+    "How many Americans were killed?",
+    "What ransom did the kidnappers ask for?",
+])
+def test_real_pipeline_abstains_on_what_the_articles_do_not_say(question):
+    answer = qa.ask(question)
+    assert answer.abstained and answer.text == "The articles don't say." and answer.citations == []
+
+
+def test_off_topic_question_never_reaches_the_model():
+    answer = qa.ask("Who won the 2010 World Cup?")
+    assert answer.abstained and "generate" not in answer.timings and answer.passages
+
+
+def test_real_retrieve_returns_exact_passages():
+    hits = qa.retrieve("Which companies jointly operate the gas plant?", k=3)
+    assert len(hits) == 3
+    assert "Statoil" in hits[0].text or "Statoil" in hits[1].text
+    for hit in hits:
+        assert ARTICLES[hit.doc_id][hit.start : hit.end] == hit.text
+
+
+def test_cli_ask_json_end_to_end(tmp_path):
+    env = {**os.environ, "QA_INDEX_DIR": str(tmp_path / "index")}
+    run = subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Who masterminded the raid?", "--json"],
+                         capture_output=True, text=True, env=env, timeout=900, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    data = json.loads(run.stdout)
+    assert "Belmokhtar" in data["text"] and not data["abstained"]
+    assert data["citations"][0]["doc_id"] == "000_6ad931cbaa20b811"
