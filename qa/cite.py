@@ -21,6 +21,9 @@ from qa.text import NUMBER_WORDS, STOPWORDS, content_terms, numbers, stem, words
 
 MARKER_RE = re.compile(r"\s*[\[【]\s*(\d+(?:\s*[,;–-]\s*\d+)*)\s*[\]】]")
 MIN_TERM_COVERAGE = 0.6
+_PASSAGE_PREAMBLE_RE = re.compile(
+    r"^(?:according to|based on|as stated in|as per) (?:the )?(?:provided )?(?:passages?|texts?|context)"
+    r"(?:\s*\d+)?\s*,\s*", re.IGNORECASE)
 _ABSTAIN_RE = re.compile(
     r"(?:articles?|passages?|texts?|sources?|context|information provided)\s+"
     r"(?:do|does|did)\s*(?:n['’]?t|not)\s+(?:say|mention|state|specify|provide|contain|include|give|"
@@ -180,6 +183,8 @@ def ground(draft: str, hits: list[Hit]) -> Grounded:
         for m in markers:
             if not 1 <= m <= len(hits):
                 changes.append(f"dropped marker [{m}]: no such passage")
+        bare = _PASSAGE_PREAMBLE_RE.sub("", bare)
+        bare = bare[:1].upper() + bare[1:]
         if not words(bare):
             continue
         if is_abstention(bare):

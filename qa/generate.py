@@ -32,6 +32,18 @@ class Generator(ABC):
         return "".join(self.stream(messages, max_new_tokens))
 
 
+def _stop_on_loops(input_ids, scores, **kwargs):  # noqa: ARG001 - transformers' signature
+    """Stop a degenerate loop: one token 8 times running, or a token pair 6 times running."""
+    import torch
+
+    tail = input_ids[:, -12:]
+    if tail.shape[1] < 12:
+        return torch.zeros(input_ids.shape[0], dtype=torch.bool)
+    same = (tail[:, -8:] == tail[:, -1:]).all(dim=1)
+    pairs = (tail[:, :-2] == tail[:, 2:]).all(dim=1)
+    return same | pairs
+
+
 class TransformersGenerator(Generator):
     """A causal LM through transformers on the CPU in float32 (default: Qwen2.5-Coder-0.5B)."""
 
@@ -81,7 +93,8 @@ class TransformersGenerator(Generator):
             try:
                 with torch.inference_mode():
                     model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                   streamer=streamer, pad_token_id=tokenizer.eos_token_id)
+                                   streamer=streamer, pad_token_id=tokenizer.eos_token_id,
+                                   stopping_criteria=[_stop_on_loops])
             except BaseException as exc:
                 errors.append(exc)
                 streamer.end()

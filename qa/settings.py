@@ -45,7 +45,7 @@ class Settings:
     embed_model: str | None = None
     llm_model: str | None = None
     passages: int = 4
-    max_new_tokens: int = 160
+    max_new_tokens: int = 96
     min_relevance: float = 0.25
     max_question_chars: int = 2000
 
@@ -56,7 +56,7 @@ class Settings:
             embed_model=os.environ.get("QA_EMBED_MODEL") or None,
             llm_model=os.environ.get("QA_LLM_MODEL") or None,
             passages=_env_int("QA_PASSAGES", 4),
-            max_new_tokens=_env_int("QA_MAX_NEW_TOKENS", 160),
+            max_new_tokens=_env_int("QA_MAX_NEW_TOKENS", 96),
             min_relevance=_env_float("QA_MIN_RELEVANCE", 0.25),
         )
         chosen = {k: v for k, v in overrides.items() if v is not None}

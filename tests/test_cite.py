@@ -90,3 +90,8 @@ def test_abstention_detected():
         assert is_abstention(text), text
         assert ground(text, HITS).abstained
     assert not is_abstention("650 hostages were freed [1].")
+
+
+def test_passage_preamble_is_dropped():
+    g = ground("According to the passage, 650 hostages were freed, state media reported [1].", HITS)
+    assert g.text == "650 hostages were freed, state media reported [1]."
