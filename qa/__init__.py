@@ -5,6 +5,7 @@
     answer.text, answer.citations, answer.abstained
 """
 
+import qa.model_files  # noqa: F401  (first: sets the offline switches before any HF import)
 from qa.api import Assistant, ask, retrieve
 from qa.errors import QAError
 from qa.records import Answer, Article, Citation, Hit

@@ -15,6 +15,7 @@ loading one offline fails in the caller, not here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -332,7 +333,7 @@ def _ensure_converted(
                     f"converting {label} to a transformers folder (once, ~1 min) into {final}",
                 )
                 started = time.monotonic()
-                _convert_gguf(gguf, out)
+                _convert_gguf(gguf, out, progress=progress)
                 info = {
                     "version": CONVERT_VERSION,
                     "source": label,
@@ -421,7 +422,7 @@ def _assemble(model: GGUFModel, dest: Path, progress: bool) -> Path:
     return dest
 
 
-def _convert_gguf(gguf: Path, out: Path) -> None:
+def _convert_gguf(gguf: Path, out: Path, progress: bool = True) -> None:
     """Load ``gguf`` with transformers (dequantized to float32) and save it to ``out``.
 
     Writes float32 safetensors, config, generation config, tokenizer and chat template,
@@ -430,10 +431,20 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     try:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
     except ImportError as exc:
         raise ModelLoadError(
             f"converting a GGUF model needs torch, transformers, gguf and accelerate: {exc}"
         ) from exc
+    bars_were_on = hf_logging.is_progress_bar_enabled()
+    gguf_utils = sys.modules.get("transformers.modeling_gguf_pytorch_utils")
+    if gguf_utils is None:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    gguf_tqdm = getattr(gguf_utils, "tqdm", None)
+    if not progress:
+        hf_logging.disable_progress_bar()
+        if gguf_tqdm is not None:  # transformers' GGUF bar ignores disable_progress_bar()
+            gguf_utils.tqdm = functools.partial(gguf_tqdm, disable=True)
     try:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         model = AutoModelForCausalLM.from_pretrained(
@@ -451,3 +462,8 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
         raise ModelLoadError(
             f"could not convert {gguf.name} with transformers: {type(exc).__name__}: {exc}"
         ) from exc
+    finally:
+        if bars_were_on:
+            hf_logging.enable_progress_bar()
+        if gguf_tqdm is not None:
+            gguf_utils.tqdm = gguf_tqdm

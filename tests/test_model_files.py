@@ -58,7 +58,7 @@ def _fake_model(
 
 
 def _fake_convert(calls: list[Path]):
-    def convert(gguf: Path, out: Path) -> None:
+    def convert(gguf: Path, out: Path, progress: bool = True) -> None:
         calls.append(gguf)
         assert gguf.is_file()
         out.mkdir()
@@ -214,7 +214,7 @@ def test_failed_conversion_leaves_nothing_done(
 ) -> None:
     _fake_model(monkeypatch, tmp_path)
 
-    def broken(gguf: Path, out: Path) -> None:
+    def broken(gguf: Path, out: Path, progress: bool = True) -> None:
         out.mkdir()
         (out / "config.json").write_text("{}")
         raise ModelLoadError("boom")
