@@ -1,6 +1,10 @@
 """Build and update an index from files: read, upsert by content hash, save atomically under a lock.
 
-The one place that ties `qa.ingest` to `qa.store`; it answers no questions.
+Large runs are committed in batches: after every `batch_articles` changed articles, once
+`checkpoint_seconds` have passed since the last save, a new generation is saved. A run
+that is killed keeps every committed batch, and the next run skips those articles by
+content hash, so it resumes. The one place that ties `qa.ingest` to `qa.store`; it
+answers no questions.
 """
 
 from __future__ import annotations
@@ -12,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.embed import Embedder
-from qa.errors import IndexMismatchError
+from qa.errors import IndexCorruptError, IndexMismatchError
 from qa.ingest import read_paths
 from qa.records import Article
 from qa.settings import SEED_DIR
 from qa.store import IndexStore, write_lock
+
+BATCH_ARTICLES = 256
+CHECKPOINT_SECONDS = 30.0
 
 
 @dataclass
@@ -33,26 +40,38 @@ class IndexReport:
     articles_total: int = 0
     passages_total: int = 0
     seconds: float = 0.0
+    generations_saved: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
-def _progress_bar(total_hint: int, enabled: bool):
-    if not enabled:
+def _progress_bar(total: int, enabled: bool):
+    if not enabled or total == 0:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total_hint, unit="passage", desc="embedding", file=sys.stderr, leave=False)
+    return tqdm(total=total, unit="article", desc="indexing", file=sys.stderr, leave=False,
+                bar_format="{l_bar}{bar}| {n:.0f}/{total} articles [{elapsed}<{remaining}]")
 
 
-def open_or_create(index_dir: Path, embedder: Embedder, rebuild: bool = False) -> IndexStore:
+def open_or_create(index_dir: Path, embedder: Embedder, rebuild: bool = False,
+                   notes: list[str] | None = None) -> IndexStore:
     """The index at `index_dir` checked against `embedder`, or a new empty one.
 
     With `rebuild`, an index built with another model is re-embedded from its own
-    stored article texts instead of raising IndexMismatchError.
+    stored article texts instead of raising IndexMismatchError, and an index that
+    cannot be read at all (damaged, or another format) is started afresh; `notes`
+    receives a line saying which happened.
     """
     if not IndexStore.exists(index_dir):
-        embedder_dim = _dimension(embedder)
-        return IndexStore.create(index_dir, embedder.name, embedder_dim)
-    store = IndexStore.load(index_dir)
+        return IndexStore.create(index_dir, embedder.name, _dimension(embedder))
+    try:
+        store = IndexStore.load(index_dir)
+    except (IndexCorruptError, IndexMismatchError) as exc:
+        if not rebuild:
+            raise
+        if notes is not None:
+            notes.append(f"the old index could not be read and was started afresh ({exc})")
+        return IndexStore.create(index_dir, embedder.name, _dimension(embedder))
     try:
         _dimension(embedder)
         store.check_embedder(embedder)
@@ -62,6 +81,8 @@ def open_or_create(index_dir: Path, embedder: Embedder, rebuild: bool = False) -
             raise
     fresh = IndexStore.create(index_dir, embedder.name, _dimension(embedder))
     fresh.upsert(list(store.articles.values()), embedder)
+    if notes is not None:
+        notes.append(f"re-embedded {len(store.articles)} stored articles with {embedder.name}")
     return fresh
 
 
@@ -72,38 +93,59 @@ def _dimension(embedder: Embedder) -> int:
 
 
 def upsert_articles(index_dir: Path, articles: Iterable[Article], embedder: Embedder,
-                    progress: bool = False, rebuild: bool = False) -> IndexReport:
-    """Add or update articles in the index at `index_dir` and save it; nothing else changes."""
+                    progress: bool = False, rebuild: bool = False,
+                    batch_articles: int = BATCH_ARTICLES,
+                    checkpoint_seconds: float = CHECKPOINT_SECONDS) -> IndexReport:
+    """Add or update articles in the index at `index_dir`, saving in batches; nothing else changes.
+
+    Every saved generation is complete and consistent; an interrupted run keeps the
+    batches already saved (see the module docstring).
+    """
     started = time.perf_counter()
-    articles = list(articles)
     report = IndexReport(index_dir=str(index_dir))
     with write_lock(index_dir):
-        store = open_or_create(index_dir, embedder, rebuild=rebuild)
-        bar = _progress_bar(0, progress)
+        store = open_or_create(index_dir, embedder, rebuild=rebuild, notes=report.notes)
+        todo, report.unchanged = store.diff(articles)
+        dirty = rebuild or not IndexStore.exists(index_dir)
+        last_save = time.monotonic()
+        bar = _progress_bar(len(todo), progress)
+        step = max(1, batch_articles)
+        for first in range(0, len(todo), step):
+            batch = todo[first : first + step]
 
-        def on_progress(done: int, total: int) -> None:
-            if bar is not None:
-                bar.total = total
-                bar.n = done
-                bar.refresh()
+            def on_progress(done: int, total: int, first: int = first, size: int = len(batch)) -> None:
+                if bar is not None:
+                    bar.n = first + size * done / max(total, 1)
+                    bar.refresh()
 
-        result = store.upsert(articles, embedder, on_progress=on_progress)
+            result = store.upsert(batch, embedder, on_progress=on_progress)
+            report.added += result.added
+            report.updated += result.updated
+            report.chunks_embedded += result.chunks_embedded
+            dirty = True
+            last_batch = first + step >= len(todo)
+            if last_batch or time.monotonic() - last_save >= checkpoint_seconds:
+                store.save()
+                report.generations_saved += 1
+                dirty, last_save = False, time.monotonic()
         if bar is not None:
             bar.close()
-        if result.added or result.updated or not IndexStore.exists(index_dir) or rebuild:
+        if dirty:
             store.save()
-    report.added, report.updated, report.unchanged = result.added, result.updated, result.unchanged
-    report.chunks_embedded = result.chunks_embedded
+            report.generations_saved += 1
     report.articles_total, report.passages_total = len(store.articles), len(store.chunks)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def index_paths(index_dir: Path, paths: Iterable[str | Path], embedder: Embedder,
-                progress: bool = False, rebuild: bool = False) -> IndexReport:
+                progress: bool = False, rebuild: bool = False,
+                batch_articles: int = BATCH_ARTICLES,
+                checkpoint_seconds: float = CHECKPOINT_SECONDS) -> IndexReport:
     """Read files and folders and upsert their articles; bad files are reported in `skipped`."""
     read = read_paths(paths)
-    report = upsert_articles(index_dir, read.articles, embedder, progress=progress, rebuild=rebuild)
+    report = upsert_articles(index_dir, read.articles, embedder, progress=progress, rebuild=rebuild,
+                             batch_articles=batch_articles, checkpoint_seconds=checkpoint_seconds)
     report.skipped = read.skipped
     return report
 

@@ -22,7 +22,9 @@ from qa.records import Article
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
 MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_DOC_ID_CHARS = 200
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 @dataclass
@@ -42,8 +44,26 @@ def content_hash(article: Article) -> str:
     return digest.hexdigest()
 
 
+def doc_id_problem(doc_id: object) -> str:
+    """Why `doc_id` cannot name an article ('' when it can).
+
+    Doc ids are data, never paths: '../x' is a valid id. Rejected are non-strings, empty
+    ids, ids over MAX_DOC_ID_CHARS characters and ids with control, separator or
+    surrogate characters (they break one-line output and JSON round trips).
+    """
+    if not isinstance(doc_id, str) or not doc_id.strip():
+        return "must be a non-empty string"
+    if len(doc_id) > MAX_DOC_ID_CHARS:
+        return f"is {len(doc_id)} characters; the limit is {MAX_DOC_ID_CHARS}"
+    bad = next((ch for ch in doc_id if unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp")), None)
+    if bad is not None:
+        return f"contains the control character U+{ord(bad):04X}"
+    return ""
+
+
 def clean_text(text: str) -> str:
-    """Normalise newlines and Unicode (NFC), drop control characters, trim the ends."""
+    """Normalise newlines and Unicode (NFC), drop control characters and lone surrogates, trim."""
+    text = _SURROGATES.sub("\ufffd", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
     text = unicodedata.normalize("NFC", text)
     text = _CONTROL_CHARS.sub("", text)
@@ -57,6 +77,9 @@ def decode_bytes(data: bytes, name: str) -> str:
             return data.decode("utf-16")
         except UnicodeDecodeError as exc:
             raise UnreadableFileError(f"{name}: invalid UTF-16 text ({exc.reason})") from exc
+    bom_less = _utf16_without_bom(data)
+    if bom_less is not None:
+        return bom_less
     if b"\x00" in data[:8192]:
         raise UnreadableFileError(f"{name}: looks like a binary file, not text")
     try:
@@ -67,6 +90,22 @@ def decode_bytes(data: bytes, name: str) -> str:
     if printable < 0.95 * max(len(text), 1):
         raise UnreadableFileError(f"{name}: not valid UTF-8 and not readable as Latin text")
     return text
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """Text of BOM-less UTF-16 (every other byte NUL, as in mostly-Latin text), else None."""
+    if len(data) < 4 or len(data) % 2:
+        return None
+    head = data[:8192]
+    even, odd = head[0::2], head[1::2]
+    for encoding, zeros, other in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if zeros.count(0) >= 0.9 * len(zeros) and other.count(0) == 0:
+            try:
+                text = data.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+            return text if all(ch.isprintable() or ch.isspace() for ch in text[:4096]) else None
+    return None
 
 
 def _title_from_text(text: str) -> tuple[str, str]:
@@ -83,16 +122,25 @@ def _title_from_text(text: str) -> tuple[str, str]:
 def _html_to_article(html: str, doc_id: str, path: str) -> Article:
     import trafilatura
 
-    doc = trafilatura.bare_extraction(html, with_metadata=True, favor_precision=True)
+    try:
+        doc = trafilatura.bare_extraction(html, with_metadata=True, favor_precision=True)
+    except Exception as exc:  # the parser's own failures on malformed pages
+        raise UnreadableFileError(f"{path}: the HTML could not be parsed ({type(exc).__name__})") from exc
     text = clean_text(doc.text or "") if doc is not None else ""
     if not text:
         raise UnreadableFileError(f"{path}: no article text found in the HTML")
-    title = (doc.title or "").strip()
+    title = clean_text(doc.title or "")
     if title and text.startswith(title):
         text = text[len(title) :].strip() or text
-    published = doc.date or ""
+    published = clean_text(doc.date or "")
     return Article(doc_id=doc_id, text=text, title=title, url=doc.url or "", published=published,
                    source_path=path)
+
+
+def _check_file_doc_id(doc_id: str, name: str) -> None:
+    problem = doc_id_problem(doc_id)
+    if problem:
+        raise UnreadableFileError(f"{name}: the file name, used as doc id, {problem}")
 
 
 def _finish(article: Article) -> Article:
@@ -100,8 +148,12 @@ def _finish(article: Article) -> Article:
     return article
 
 
-def read_file(path: str | Path) -> list[Article]:
-    """Read one file into articles (one, or one per JSONL line). Raises UnreadableFileError."""
+def read_file(path: str | Path, skipped: list[tuple[str, str]] | None = None) -> list[Article]:
+    """Read one file into articles (one, or one per JSONL line). Raises UnreadableFileError.
+
+    With a `skipped` list, a bad JSONL record is appended to it (with why) and the
+    file's other records are kept; without one, the first bad record raises.
+    """
     path = Path(path)
     name = str(path)
     suffix = path.suffix.lower()
@@ -118,8 +170,9 @@ def read_file(path: str | Path) -> list[Article]:
         raise UnreadableFileError(f"{name}: cannot read ({exc.strerror or exc})") from exc
     text = decode_bytes(data, name)
     if suffix == ".jsonl":
-        return list(parse_jsonl(text, name))
+        return list(parse_jsonl(text, name, skipped))
     doc_id = path.stem
+    _check_file_doc_id(doc_id, name)
     if suffix in (".html", ".htm"):
         return [_finish(_html_to_article(text, doc_id, name))]
     body = clean_text(text)
@@ -129,17 +182,30 @@ def read_file(path: str | Path) -> list[Article]:
     return [_finish(Article(doc_id=doc_id, text=body_text, title=title, source_path=name))]
 
 
-def parse_jsonl(text: str, name: str = "<jsonl>") -> Iterator[Article]:
-    """Parse JSONL article records `{"id", "text", "title"?, "url"?, "published"?}`."""
-    for line_no, line in enumerate(text.splitlines(), start=1):
+def parse_jsonl(text: str, name: str = "<jsonl>",
+                skipped: list[tuple[str, str]] | None = None) -> Iterator[Article]:
+    """Parse JSONL article records `{"id", "text", "title"?, "url"?, "published"?}`.
+
+    A bad record raises UnreadableFileError, or with a `skipped` list is appended to it.
+    """
+    for line_no, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{name}:{line_no}"
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UnreadableFileError(f"{where}: not valid JSON ({exc.msg})") from exc
-        yield _finish(article_from_record(record, where))
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UnreadableFileError(f"{where}: not valid JSON ({exc.msg})") from exc
+            except RecursionError as exc:
+                raise UnreadableFileError(f"{where}: JSON nested too deeply") from exc
+            article = _finish(article_from_record(record, where))
+        except UnreadableFileError as exc:
+            if skipped is None:
+                raise
+            skipped.append((name, str(exc)))
+            continue
+        yield article
 
 
 def article_from_record(record: object, where: str = "record") -> Article:
@@ -147,8 +213,10 @@ def article_from_record(record: object, where: str = "record") -> Article:
     if not isinstance(record, dict):
         raise UnreadableFileError(f"{where}: a record must be a JSON object")
     doc_id, text = record.get("id"), record.get("text")
-    if not isinstance(doc_id, str) or not doc_id.strip():
-        raise UnreadableFileError(f"{where}: 'id' must be a non-empty string")
+    problem = doc_id_problem(doc_id.strip() if isinstance(doc_id, str) else doc_id)
+    if problem:
+        raise UnreadableFileError(f"{where}: 'id' {problem}")
+    assert isinstance(doc_id, str)
     if not isinstance(text, str) or not clean_text(text):
         raise UnreadableFileError(f"{where}: 'text' must be a non-empty string")
     fields = {}
@@ -158,7 +226,7 @@ def article_from_record(record: object, where: str = "record") -> Article:
             value = ""
         if not isinstance(value, str):
             raise UnreadableFileError(f"{where}: '{key}' must be a string")
-        fields[key] = value.strip()
+        fields[key] = clean_text(value)
     if fields["published"]:
         try:
             date.fromisoformat(fields["published"][:10])
@@ -192,7 +260,7 @@ def read_paths(paths: Iterable[str | Path]) -> ReadReport:
     seen: dict[str, str] = {}
     for path in iter_files(paths):
         try:
-            articles = read_file(path)
+            articles = read_file(path, report.skipped)
         except UnreadableFileError as exc:
             report.skipped.append((str(path), str(exc)))
             continue

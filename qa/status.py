@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.errors import QAError
-from qa.store import check_files, current_generation, read_manifest
+from qa.store import IndexStore, check_files, current_generation, read_manifest
 
 
 @dataclass
@@ -29,6 +29,8 @@ class IndexStatus:
     updated: float = 0.0
     problems: list[str] = field(default_factory=list)
     titles: list[tuple[str, str]] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
+    leftovers: list[str] = field(default_factory=list)
 
     def render(self) -> str:
         """Human-readable lines for the terminal."""
@@ -44,10 +46,16 @@ class IndexStatus:
                 f"contents:   {self.articles} articles, {self.passages} passages",
                 f"updated:    {when}",
             ]
+        if self.titles:
+            lines.append("articles:   doc id, content hash (sha256, first 12), title")
         for doc_id, title in self.titles[:20]:
-            lines.append(f"  - {doc_id}" + (f": {title}" if title else ""))
+            digest = self.hashes.get(doc_id, "")[:12]
+            lines.append(f"  - {doc_id!r} {digest}" + (f" {title}" if title else ""))
         if len(self.titles) > 20:
             lines.append(f"  … and {len(self.titles) - 20} more")
+        if self.leftovers:
+            lines.append(f"leftovers:  {len(self.leftovers)} from an interrupted write "
+                         "(removed by the next qa index)")
         lines.append("state:      OK" if self.ok else "state:      DAMAGED")
         lines += [f"  ! {p}" for p in self.problems]
         if not self.ok:
@@ -56,7 +64,7 @@ class IndexStatus:
 
 
 def index_status(index_dir: str | Path) -> IndexStatus:
-    """Inspect an index folder, verifying every data file against its checksum."""
+    """Inspect an index folder: every data file against its checksum, then a full load."""
     root = Path(index_dir)
     status = IndexStatus(index_dir=str(root), ok=False)
     try:
@@ -75,7 +83,14 @@ def index_status(index_dir: str | Path) -> IndexStatus:
     status.articles = len(manifest.articles)
     status.passages = sum(int(a.get("chunks", 0)) for a in manifest.articles.values())
     status.updated = manifest.updated
-    status.titles = sorted((d, a.get("title", "")) for d, a in manifest.articles.items())
+    status.titles = sorted((d, str(a.get("title", ""))) for d, a in manifest.articles.items())
+    status.hashes = {d: str(a.get("content_hash", "")) for d, a in manifest.articles.items()}
+    status.leftovers = sorted(p.name for p in root.iterdir() if p.name.startswith((".gen-", ".CURRENT-")))
     status.problems = check_files(gen, manifest, full=True)
+    if not status.problems:
+        try:  # files intact: also check they agree with each other (ids, offsets, counts)
+            IndexStore.load(root)
+        except QAError as exc:
+            status.problems.append(str(exc))
     status.ok = not status.problems
     return status

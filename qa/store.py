@@ -8,8 +8,13 @@ Layout of an index folder:
 
 A save writes a complete new generation folder, fsyncs it, then swaps CURRENT
 (`os.replace`), so a reader or a crash only ever sees the old or the new state.
-FAISS ids are chunk ids (IndexIDMap2), so an article's passages can be removed.
-This module does not read files, chunk text or run models: callers pass
+A load reads each file once, checks it against the manifest's size and sha256,
+and retries when a writer swapped CURRENT underneath it.
+
+FAISS ids are chunk ids (IndexIDMap2 over IndexFlatIP). `remove_ids` on a flat
+index deletes the vectors physically (the arrays shrink, `ntotal` drops), so
+deletions never pile up and no compaction step is needed; chunk ids are never
+reused. This module does not read files, chunk text or run models: callers pass
 articles and an embedder in.
 """
 
@@ -43,6 +48,13 @@ FORMAT_VERSION = 1
 _FILES = ("manifest.json", "articles.jsonl", "chunks.jsonl", "vectors.faiss")
 _DATA_FILES = _FILES[1:]
 LOCK_TIMEOUT_S = 600.0
+_LOAD_ATTEMPTS = 5
+# Manifest fields and the JSON types they must have.
+_MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
+    "format_version": int, "embedding_model": str, "dimension": int, "chunking": dict,
+    "next_chunk_id": int, "generation": int, "created": (int, float), "updated": (int, float),
+    "files": dict, "articles": dict,
+}
 
 
 @dataclass
@@ -105,13 +117,43 @@ def _read_jsonl(path: Path) -> Iterator[dict]:
                 yield json.loads(line)
 
 
+def _parse_jsonl(data: bytes) -> Iterator[dict]:
+    for line in data.decode("utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            if not isinstance(row, dict):
+                raise TypeError("a row is not a JSON object")
+            yield row
+
+
+def _read_verified(gen: Path, name: str, expected: dict | None,
+                   damaged: Callable[[object], IndexCorruptError]) -> bytes:
+    """A data file's bytes, checked against the manifest's size and sha256."""
+    try:
+        data = (gen / name).read_bytes()
+    except FileNotFoundError as exc:
+        raise damaged(f"{name} is missing") from exc
+    except OSError as exc:
+        raise damaged(f"{name} is unreadable ({exc.strerror or exc})") from exc
+    if not isinstance(expected, dict) or "bytes" not in expected or "sha256" not in expected:
+        raise damaged(f"the manifest has no size and checksum for {name}")
+    if len(data) != expected["bytes"]:
+        raise damaged(f"{name} is {len(data)} bytes, expected {expected['bytes']}")
+    if hashlib.sha256(data).hexdigest() != expected["sha256"]:
+        raise damaged(f"{name} does not match its checksum")
+    return data
+
+
 def current_generation(root: Path) -> Path | None:
     """The live generation folder of an index, or None when there is no index at `root`."""
     pointer = root / "CURRENT"
-    if not pointer.exists():
+    try:
+        name = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
         return None
-    name = pointer.read_text(encoding="utf-8").strip()
-    if not name.startswith("gen-") or "/" in name or "\\" in name:
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"{pointer}: unreadable ({exc}); rebuild with qa index --rebuild") from exc
+    if not name.startswith("gen-") or "/" in name or "\\" in name or name in ("gen-.", "gen-.."):
         raise IndexCorruptError(f"{pointer}: names no generation ({name[:40]!r})")
     return root / name
 
@@ -147,32 +189,66 @@ class IndexStore:
 
     @classmethod
     def load(cls, root: str | Path) -> IndexStore:
-        """Load the live generation; raises IndexMissingError or IndexCorruptError."""
+        """Load the live generation; raises IndexMissingError, IndexCorruptError or IndexMismatchError.
+
+        Every data file is checked against the manifest's size and sha256. When a writer
+        replaces CURRENT (and prunes the generation being read) during the load, the load
+        starts again from the new CURRENT; a reader never sees a half-written index.
+        """
+        root = Path(root)
+        for attempt in range(_LOAD_ATTEMPTS):
+            gen = current_generation(root)
+            if gen is None:
+                raise IndexMissingError(
+                    f"no index at {root} (build one with: qa index PATH --index-dir {root})"
+                )
+            try:
+                return cls._load_generation(root, gen)
+            except (IndexCorruptError, IndexMismatchError):
+                if attempt + 1 < _LOAD_ATTEMPTS and current_generation(root) != gen:
+                    continue  # a writer swapped generations while we read: read the new one
+                raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_generation(cls, root: Path, gen: Path) -> IndexStore:
         import faiss
 
-        root = Path(root)
-        gen = current_generation(root)
-        if gen is None:
-            raise IndexMissingError(f"no index at {root} (build one with: qa index PATH --index-dir {root})")
-        manifest = read_manifest(gen)
-        problems = check_files(gen, manifest, full=False)
-        if problems:
-            raise IndexCorruptError(f"index at {root} is damaged: {problems[0]} (rebuild it with qa index)")
-        try:
-            articles = {row["doc_id"]: Article(**row) for row in _read_jsonl(gen / "articles.jsonl")}
-            chunks: dict[int, Chunk] = {}
-            for row in _read_jsonl(gen / "chunks.jsonl"):
-                article = articles[row["doc_id"]]
-                start, end = int(row["start"]), int(row["end"])
-                chunks[int(row["chunk_id"])] = Chunk(int(row["chunk_id"]), row["doc_id"], start, end,
-                                                     article.text[start:end])
-            vectors = faiss.read_index(str(gen / "vectors.faiss"))
-        except (ValueError, KeyError, TypeError, RuntimeError, json.JSONDecodeError) as exc:
-            raise IndexCorruptError(f"index at {root} is damaged: {exc} (rebuild it with qa index)") from exc
-        if vectors.ntotal != len(chunks) or vectors.d != manifest.dimension:
-            raise IndexCorruptError(
-                f"index at {root} is damaged: {vectors.ntotal} vectors for {len(chunks)} passages"
+        def damaged(why: object) -> IndexCorruptError:
+            return IndexCorruptError(
+                f"index at {root} is damaged: {why} (rebuild it with qa index --rebuild PATH...)"
             )
+
+        manifest = read_manifest(gen)
+        data = {name: _read_verified(gen, name, manifest.files.get(name), damaged) for name in _DATA_FILES}
+        try:
+            articles: dict[str, Article] = {}
+            for row in _parse_jsonl(data["articles.jsonl"]):
+                article = Article(**row)
+                if not isinstance(article.doc_id, str) or not isinstance(article.text, str):
+                    raise TypeError("article doc_id and text must be strings")
+                articles[article.doc_id] = article
+            chunks: dict[int, Chunk] = {}
+            for row in _parse_jsonl(data["chunks.jsonl"]):
+                article = articles[row["doc_id"]]
+                cid, start, end = int(row["chunk_id"]), int(row["start"]), int(row["end"])
+                if not 0 <= start < end <= len(article.text) or cid in chunks:
+                    raise ValueError(f"passage {cid} has bad offsets or a repeated id")
+                chunks[cid] = Chunk(cid, row["doc_id"], start, end, article.text[start:end])
+            vectors = faiss.deserialize_index(np.frombuffer(data["vectors.faiss"], dtype=np.uint8))
+        except (ValueError, KeyError, TypeError, RuntimeError, UnicodeDecodeError, RecursionError) as exc:
+            raise damaged(f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(vectors, faiss.IndexIDMap2):
+            raise damaged(f"vectors.faiss holds a {type(vectors).__name__}, not an IndexIDMap2")
+        if vectors.ntotal != len(chunks) or vectors.d != manifest.dimension:
+            raise damaged(f"{vectors.ntotal} vectors of {vectors.d} dims for {len(chunks)} passages "
+                          f"of {manifest.dimension} dims")
+        if set(faiss.vector_to_array(vectors.id_map).tolist()) != set(chunks):
+            raise damaged("the vector ids do not match the passage ids")
+        if set(articles) != set(manifest.articles) or any(
+            manifest.articles[d].get("content_hash") != a.content_hash for d, a in articles.items()
+        ):
+            raise damaged("articles.jsonl does not match the manifest's article list")
         return cls(root, manifest, articles, chunks, vectors)
 
     def check_embedder(self, embedder: Embedder) -> None:
@@ -190,39 +266,58 @@ class IndexStore:
             )
 
     # ---- changing ------------------------------------------------------------------------
+    def diff(self, articles: Iterable[Article]) -> tuple[list[Article], list[str]]:
+        """(articles to add or replace, doc ids unchanged by content hash); a repeated doc id keeps
+        its last version."""
+        latest = {article.doc_id: article for article in articles}
+        todo, unchanged = [], []
+        for doc_id, article in latest.items():
+            old = self.manifest.articles.get(doc_id)
+            if old is not None and old.get("content_hash") == article.content_hash:
+                unchanged.append(doc_id)
+            else:
+                todo.append(article)
+        return todo, unchanged
+
     def upsert(self, articles: Iterable[Article], embedder: Embedder, progress: bool = False,
                on_progress: Callable[[int, int], None] | None = None) -> UpsertReport:
-        """Add new articles, replace changed ones (by content hash), skip unchanged ones."""
+        """Add new articles, replace changed ones (by content hash), skip unchanged ones.
+
+        Passages are chunked and embedded first; only then are old passages removed and new
+        ones added, so an embedding failure leaves this store as it was.
+        """
         settings = ChunkSettings(**self.manifest.chunking)
         report = UpsertReport()
-        todo: list[Article] = []
-        for article in articles:
-            old = self.manifest.articles.get(article.doc_id)
-            if old is not None and old.get("content_hash") == article.content_hash:
-                report.unchanged.append(article.doc_id)
-                continue
-            (report.updated if old is not None else report.added).append(article.doc_id)
-            todo.append(article)
+        todo, report.unchanged = self.diff(articles)
         if not todo:
             return report
-        self.remove([a.doc_id for a in todo if a.doc_id in self.manifest.articles])
+        next_id = self.manifest.next_chunk_id
         new_chunks: list[Chunk] = []
         for article in todo:
-            pieces = chunk_article(article.doc_id, article.text, self.manifest.next_chunk_id, settings)
-            self.manifest.next_chunk_id += len(pieces)
+            pieces = chunk_article(article.doc_id, article.text, next_id, settings)
+            next_id += len(pieces)
             new_chunks.extend(pieces)
+        vectors = self._embed(new_chunks, embedder, progress, on_progress)
+        for article in todo:
+            (report.updated if article.doc_id in self.manifest.articles else report.added).append(
+                article.doc_id)
+        self.remove([a.doc_id for a in todo if a.doc_id in self.manifest.articles])
+        per_doc: dict[str, int] = {}
+        for chunk in new_chunks:
+            per_doc[chunk.doc_id] = per_doc.get(chunk.doc_id, 0) + 1
+        for article in todo:
             self.articles[article.doc_id] = article
             self.manifest.articles[article.doc_id] = {
                 "content_hash": article.content_hash, "title": article.title,
-                "published": article.published, "chars": len(article.text), "chunks": len(pieces),
-                "source_path": article.source_path,
+                "published": article.published, "chars": len(article.text),
+                "chunks": per_doc.get(article.doc_id, 0), "source_path": article.source_path,
             }
-        vectors = self._embed(new_chunks, embedder, progress, on_progress)
         ids = np.array([c.chunk_id for c in new_chunks], dtype=np.int64)
         if len(ids):
             self.vectors.add_with_ids(vectors, ids)
         for chunk in new_chunks:
             self.chunks[chunk.chunk_id] = chunk
+        self.manifest.next_chunk_id = next_id
         report.chunks_embedded = len(new_chunks)
         self._bm25 = None
         return report
@@ -239,7 +334,11 @@ class IndexStore:
         return np.vstack(parts) if parts else np.zeros((0, self.manifest.dimension), np.float32)
 
     def remove(self, doc_ids: Iterable[str]) -> list[str]:
-        """Delete articles and all their passages; returns the doc ids that were present."""
+        """Delete articles and all their passages; returns the doc ids that were present.
+
+        The vectors go at once (IndexFlat shifts its arrays), so `vectors.ntotal` always
+        equals the number of passages: there is nothing to compact later.
+        """
         doc_ids = set(doc_ids)
         present = [d for d in doc_ids if d in self.manifest.articles]
         gone = [cid for cid, c in self.chunks.items() if c.doc_id in doc_ids]
@@ -301,6 +400,7 @@ class IndexStore:
             for f in _DATA_FILES:
                 with open(tmp / f, "rb") as fh:
                     os.fsync(fh.fileno())
+            _fsync_dir(tmp)
             final = self.root / name
             os.rename(tmp, final)
             _fsync_dir(self.root)
@@ -324,12 +424,27 @@ def _next_generation(root: Path) -> int:
 
 
 def _prune(root: Path, keep: set[str]) -> None:
-    """Delete generations and temp folders other than `keep` (the live one and its predecessor)."""
+    """Delete generations other than `keep` (the live one and its predecessor)."""
     for path in root.iterdir():
-        stale_gen = path.name.startswith("gen-") and path.name not in keep
-        stale_tmp = path.name.startswith(".gen-") and time.time() - path.stat().st_mtime > 3600
-        if (stale_gen or stale_tmp) and path.is_dir():
+        if path.name.startswith("gen-") and path.name not in keep and path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_leftovers(root: Path) -> list[str]:
+    """Delete what a killed writer left behind: temp generation folders and pointer files.
+
+    Only safe while holding the write lock (no other writer can be mid-save); returns
+    the names removed.
+    """
+    removed = []
+    for path in root.iterdir() if root.is_dir() else []:
+        if path.name.startswith(".gen-") and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+        elif path.name.startswith(".CURRENT-") and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
 
 
 def read_manifest(gen: Path) -> Manifest:
@@ -348,10 +463,19 @@ def read_manifest(gen: Path) -> Manifest:
             f"{path}: index format {data['format_version']}, this qa reads format {FORMAT_VERSION}; "
             "rebuild with `qa index --rebuild PATH`"
         )
+    unknown = sorted(set(data) - set(_MANIFEST_TYPES))
+    wrong = [k for k, t in _MANIFEST_TYPES.items()
+             if k in data and (not isinstance(data[k], t) or isinstance(data[k], bool))]
+    if unknown or wrong:
+        raise IndexCorruptError(f"{path}: unexpected fields {unknown} or wrong types {wrong} "
+                                "(rebuild the index with qa index --rebuild PATH...)")
     try:
-        return Manifest(**data)
+        manifest = Manifest(**data)
+        ChunkSettings(**manifest.chunking)
     except TypeError as exc:
-        raise IndexCorruptError(f"{path}: unexpected fields ({exc})") from exc
+        raise IndexMismatchError(f"{path}: written by another qa version ({exc}); "
+                                 "rebuild with `qa index --rebuild PATH`") from exc
+    return manifest
 
 
 def check_files(gen: Path, manifest: Manifest, full: bool = True) -> list[str]:
@@ -359,7 +483,10 @@ def check_files(gen: Path, manifest: Manifest, full: bool = True) -> list[str]:
     problems = []
     for name in _DATA_FILES:
         path = gen / name
-        expected = manifest.files.get(name, {})
+        expected = manifest.files.get(name) or {}
+        if not isinstance(expected, dict):
+            problems.append(f"the manifest's entry for {name} is not an object")
+            continue
         if not path.exists():
             problems.append(f"{name} is missing")
         elif expected and path.stat().st_size != expected.get("bytes"):
@@ -371,7 +498,10 @@ def check_files(gen: Path, manifest: Manifest, full: bool = True) -> list[str]:
 
 @contextmanager
 def write_lock(root: str | Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the index's writer lock (other writers wait; readers never do)."""
+    """Hold the index's writer lock (other writers wait; readers never do).
+
+    On acquiring it, leftovers of writers that were killed mid-save are removed.
+    """
     from filelock import FileLock, Timeout
 
     root = Path(root)
@@ -382,6 +512,7 @@ def write_lock(root: str | Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[No
     except Timeout as exc:
         raise IndexLockedError(f"another process is writing the index at {root}") from exc
     try:
+        remove_leftovers(root)
         yield
     finally:
         lock.release()

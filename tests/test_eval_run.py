@@ -52,6 +52,7 @@ def run(assistant, facts_file):
 def test_verdicts_and_scores(run):
     by_id = {i.id: i for i in run.items}
     assert by_id["t-1"].verdict == "correct" and by_id["t-1"].numeric_match is True
+    assert by_id["t-1"].draft_exact_match is True and by_id["t-1"].passages[0]["n"] == 1
     assert by_id["t-1"].article_rank == 1 and by_id["t-1"].passage_rank == 1
     assert by_id["t-1"].citation_recall == 1.0 and by_id["t-1"].citations
     assert by_id["t-3"].verdict == "abstained" and by_id["t-3"].correct
@@ -80,6 +81,9 @@ def test_refusal_metrics_on_hand_made_items():
     assert metrics["abstain_recall"].value == pytest.approx(2 / 3)
     assert metrics["false_refusal_rate"].value == pytest.approx(1 / 4)
     assert not metrics["false_refusal_rate"].higher_is_better
+    # with no unanswerable question, abstention precision and recall say nothing
+    metrics, _ = summarize([item(True, True), item(True, False)])
+    assert metrics["abstain_precision"].n == 0 and metrics["abstain_recall"].n == 0
 
 
 def test_retrieval_scoring_helpers():

@@ -14,10 +14,15 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa.errors import QAError
 from qa.eval.facts import SEED_FACTS, check_evidence, load_facts, sample
 from qa.settings import Settings
+
+if TYPE_CHECKING:
+    from qa.eval.judge import JudgeCheck
+    from qa.eval.runner import EvalRun
 
 DEFAULT_OUT = "eval-results"
 DEFAULT_LIMITS = {"seed": None, "squad": 100, "rgb": None}
@@ -61,7 +66,7 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.compare and len(args.compare) > 2:
         raise QAError("--compare takes OLD.json, or OLD.json NEW.json")
     if args.compare and len(args.compare) == 2:
-        return _compare_files(args.compare[0], args.compare[1], Path(args.out))
+        return _compare_files(args.compare[0], args.compare[1])
     check = judge_check(seed=args.seed)
     if args.judge_check:
         print(judge_summary(check))
@@ -95,7 +100,7 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _compare_files(old_path: str, new_path: str, out: Path) -> int:
+def _compare_files(old_path: str, new_path: str) -> int:
     from qa.eval.compare import compare, load_run, render_comparison
 
     comparison = compare(load_run(old_path), load_run(new_path), old_path, new_path)
@@ -103,7 +108,7 @@ def _compare_files(old_path: str, new_path: str, out: Path) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, settings: Settings, check):
+def _run(args: argparse.Namespace, settings: Settings, check: JudgeCheck) -> EvalRun:
     from qa.api import Assistant
     from qa.eval.runner import run_eval
 

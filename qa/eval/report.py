@@ -18,7 +18,7 @@ from qa.eval.metrics import Metric
 from qa.eval.runner import EvalRun
 
 GROUPS: list[tuple[str, list[str]]] = [
-    ("Answers", ["accuracy", "exact_match", "f1", "numeric_match"]),
+    ("Answers", ["accuracy", "exact_match", "draft_exact_match", "f1", "numeric_match"]),
     ("Citations", ["citation_recall", "citation_precision", "draft_citation_recall",
                    "draft_citation_precision"]),
     ("Retrieval (top 10)", ["article_hit@1", "article_hit@5", "article_mrr@10", "passage_hit@1",
@@ -33,6 +33,8 @@ DEFINITIONS = """\
   occurs as a whole-word span of the normalised answer (lower case, punctuation and a/an/the
   removed, numbers in words turned into digits: "sixty" = "60", but "60" does not match "650").
   With `all_of`, every group must match. Unanswerable questions are scored by abstention instead.
+- **exact match of the raw draft**: the same match on the model's draft before `qa.cite` removed
+  unsupported sentences; the gap to exact match is what the citation check costs (or saves).
 - **token F1**: SQuAD token F1 of the whole answer against each alias, best alias kept. It is low
   for sentence-length answers by construction (the extra words count against precision).
 - **numeric match**: for `number` questions, the answer states a number some alias states.

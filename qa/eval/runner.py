@@ -70,6 +70,7 @@ class ItemResult:
     verdict: str = ""
     correct: bool = False
     exact_match: bool | None = None
+    draft_exact_match: bool | None = None
     f1: float | None = None
     numeric_match: bool | None = None
     citation_recall: float | None = None
@@ -147,6 +148,7 @@ def score_answer(fact: Fact, answer: Answer) -> ItemResult:
     if fact.answerable:
         text = "" if answer.abstained else answer.text
         item.exact_match = exact_match(text, fact.answers, fact.all_of)
+        item.draft_exact_match = exact_match(answer.draft, fact.answers, fact.all_of)
         item.f1 = best_f1(text, fact.answers or [a for g in fact.all_of for a in g])
         if fact.kind == "number":
             item.numeric_match = numeric_match(text, fact.answers)
@@ -208,6 +210,8 @@ def summarize(items: Sequence[ItemResult], seed: int = 0) -> tuple[dict[str, Met
 
     put("accuracy", share("accuracy (all questions)", [i.correct for i in items], seed))
     put("exact_match", share("exact match (alias span)", [bool(i.exact_match) for i in answerable], seed))
+    put("draft_exact_match", share("exact match of the raw draft (before the citation check)",
+                                   [bool(i.draft_exact_match) for i in answerable], seed))
     put("f1", share("token F1 (best alias)", [i.f1 or 0.0 for i in answerable], seed))
     put("numeric_match", share("numeric match (number questions)",
                                [bool(i.numeric_match) for i in answerable if i.numeric_match is not None],
@@ -231,9 +235,11 @@ def summarize(items: Sequence[ItemResult], seed: int = 0) -> tuple[dict[str, Met
         put(f"{level}_hit@1", share(f"{level} hit@1", [r == 1 for r in ranks], seed))
         put(f"{level}_hit@5", share(f"{level} hit@5", [r is not None and r <= 5 for r in ranks], seed))
         put(f"{level}_mrr@10", share(f"{level} MRR@10", [1 / r if r else 0.0 for r in ranks], seed))
+    # with no unanswerable question in the set, abstention precision says nothing: n/a
+    pool = ok if unanswerable else []
     put("abstain_precision", ratio("abstention precision",
-                                   [(not i.answerable) and i.abstained for i in ok],
-                                   [i.abstained for i in ok], seed))
+                                   [(not i.answerable) and i.abstained for i in pool],
+                                   [i.abstained for i in pool], seed))
     put("abstain_recall", share("abstention recall (unanswerable)",
                                 [i.abstained for i in unanswerable if i.verdict != ERROR], seed))
     refusals = share("false-refusal rate (answerable)",
