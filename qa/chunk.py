@@ -36,9 +36,8 @@ def _segmenter():
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence, trailing white space excluded, newlines always breaking."""
     spans: list[tuple[int, int]] = []
-    for para in re.finditer(r"[^\n]+", text):
-        base = para.start()
-        pieces = _segmenter().segment(para.group()) if para.group().strip() else []
+    for base, block in _blocks(text):
+        pieces = _segmenter().segment(block) if block.strip() else []
         for piece in pieces:
             start = base + piece.start
             end = base + piece.end
@@ -49,6 +48,27 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             if end > start:
                 spans.append((start, end))
     return _split_long(text, spans)
+
+
+_BLOCK_CHARS = 3000
+_LIKELY_BOUNDARY = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"“‘(])")
+
+
+def _blocks(text: str) -> list[tuple[int, str]]:
+    """Lines of text, long ones cut at likely sentence ends into blocks of about 3,000 chars.
+
+    pysbd is quadratic in the length of what it is given; blocks keep it linear.
+    """
+    blocks: list[tuple[int, str]] = []
+    for line in re.finditer(r"[^\n]+", text):
+        start, body = line.start(), line.group()
+        while len(body) > _BLOCK_CHARS:
+            cuts = [m.end() for m in _LIKELY_BOUNDARY.finditer(body, 0, _BLOCK_CHARS)]
+            cut = cuts[-1] if cuts and cuts[-1] > _BLOCK_CHARS // 3 else _BLOCK_CHARS
+            blocks.append((start, body[:cut]))
+            start, body = start + cut, body[cut:]
+        blocks.append((start, body))
+    return blocks
 
 
 def _split_long(text: str, spans: list[tuple[int, int]], limit: int = 1000) -> list[tuple[int, int]]:

@@ -1,9 +1,8 @@
 """Turn a model's draft into a cited answer: parse `[n]` markers, check support, re-cite or drop.
 
-Each sentence of the draft is checked against the passages deterministically:
-every number and name it states must appear in one passage window (one or two
-adjacent sentences of a passage, or two windows from different passages), and
-most of its other content words too. The model's own markers are only a hint:
+Each sentence of the draft is checked against the passages by the support judge
+(`qa.support`: numbers bound to what they count, names, event words, polarity and
+most content words must be in one passage sentence). The model's own markers are only a hint:
 a supported sentence is cited to the passages that support it, an unsupported
 one is removed, and every change is recorded. No model is called here.
 """
@@ -12,15 +11,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from qa.chunk import sentence_spans
 from qa.prompt import ABSTAIN_TEXT
 from qa.records import Citation, Hit
-from qa.text import NUMBER_WORDS, STOPWORDS, content_terms, numbers, stem, words
+from qa.support import claim_of, supporting_passages
+from qa.text import words
+
+__all__ = ["MARKER_RE", "Grounded", "draft_sentences", "ground", "is_abstention", "parse_markers",
+           "supporting_passages"]
 
 MARKER_RE = re.compile(r"\s*[\[【]\s*(\d+(?:\s*[,;–-]\s*\d+)*)\s*[\]】]")
-MIN_TERM_COVERAGE = 0.6
 _PASSAGE_PREAMBLE_RE = re.compile(
     r"^(?:according to|based on|as stated in|as per) (?:the )?(?:provided )?(?:passages?|texts?|context)"
     r"(?:\s*\d+)?\s*,\s*", re.IGNORECASE)
@@ -33,15 +34,6 @@ _ABSTAIN_RE = re.compile(
     r"|\b(?:i|we) (?:do not|don['’]?t) know\b|\bunknown\b|\bnot enough information\b",
     re.IGNORECASE,
 )
-
-
-@dataclass
-class Claim:
-    """What a sentence asserts, as the support check sees it."""
-
-    numbers: set[float]
-    names: set[str]
-    terms: set[str]
 
 
 @dataclass
@@ -75,92 +67,6 @@ def is_abstention(text: str) -> bool:
     return bool(_ABSTAIN_RE.search(text))
 
 
-def claim_of(sentence: str) -> Claim:
-    """Numbers, names (capitalised words after the first) and other content terms of a sentence."""
-    tokens = re.findall(r"[A-Za-z\u00C0-\u024F]+(?:['’][A-Za-z]+)?", sentence)
-    names = set()
-    for i, token in enumerate(tokens):
-        low = token.lower().replace("’", "'")
-        if i > 0 and token[0].isupper() and low not in STOPWORDS and low not in NUMBER_WORDS:
-            names.add(stem(low))
-    terms = {t for t in content_terms(sentence) if not t[0].isdigit()} - names
-    terms -= {stem(w) for w in NUMBER_WORDS}
-    return Claim(numbers=numbers(sentence), names=names, terms=terms)
-
-
-@lru_cache(maxsize=4096)
-def _windows_of(text: str) -> tuple[tuple[frozenset[float], frozenset[str]], ...]:
-    """(numbers, terms) of every one- and two-sentence window of a passage."""
-    spans = sentence_spans(text) or [(0, len(text))]
-    pieces = [text[s:e] for s, e in spans]
-    windows = []
-    for i in range(len(pieces)):
-        for j in (i + 1, i + 2):
-            if j <= len(pieces):
-                chunk = " ".join(pieces[i:j])
-                windows.append((frozenset(numbers(chunk)), frozenset(content_terms(chunk))))
-    return tuple(windows)
-
-
-def _name_present(name: str, terms: set[str]) -> bool:
-    if name in terms:
-        return True
-    return len(name) >= 4 and any(len(t) >= 4 and (t.startswith(name) or name.startswith(t))
-                                  for t in terms)
-
-
-def supports(claim: Claim, numbers_: set[float], terms: set[str]) -> bool:
-    """Every number and name of the claim is there, and enough of its other terms."""
-    if not claim.numbers <= numbers_:
-        return False
-    if not all(_name_present(name, terms) for name in claim.names):
-        return False
-    if not claim.terms:
-        return bool(claim.numbers or claim.names)
-    covered = sum(1 for t in claim.terms if t in terms)
-    return covered / len(claim.terms) >= MIN_TERM_COVERAGE
-
-
-_CLAUSE_BREAK = re.compile(r"\s*(?:;|,?\s+(?:while|whereas|although|but)\s+|,\s+and\s+)\s*",
-                           re.IGNORECASE)
-
-
-def clauses(sentence: str) -> list[str]:
-    """A sentence cut at ';', 'while', 'whereas', 'although', 'but' and ', and'."""
-    return [c for c in _CLAUSE_BREAK.split(sentence) if c and words(c)]
-
-
-def supporting_passages(sentence: str, hits: list[Hit], preferred: list[int]) -> list[int]:
-    """0-based indexes of passages that support the sentence, preferring the model's own picks.
-
-    Each clause must be supported within one window (one or two adjacent sentences)
-    of one passage; a sentence joining two reports may so cite two passages.
-    Returns [] when some clause with content is supported nowhere.
-    """
-    order = preferred + [p for p in range(len(hits)) if p not in preferred]
-    windows = {p: _windows_of(hits[p].text) for p in order}
-    cited: list[int] = []
-    parts = [claim_of(c) for c in clauses(sentence)]
-    whole = claim_of(sentence)
-    candidates = [whole] if len(parts) <= 1 else [whole, *parts]
-    for claim in candidates:
-        if not _has_content(claim):
-            continue
-        found = next((p for p in order
-                      if any(supports(claim, set(n), set(t)) for n, t in windows[p])), None)
-        if found is not None and claim is whole:
-            return [found]
-        if found is None and claim is not whole:
-            return []
-        if found is not None and found not in cited:
-            cited.append(found)
-    return cited
-
-
-def _has_content(claim: Claim) -> bool:
-    return bool(claim.numbers or claim.names or claim.terms)
-
-
 _TRAILING_MARKERS_RE = re.compile(r"([.!?])((?:\s*[\[【]\s*\d+(?:\s*[,;–-]\s*\d+)*\s*[\]】])+)")
 
 
@@ -190,8 +96,7 @@ def ground(draft: str, hits: list[Hit]) -> Grounded:
         if is_abstention(bare):
             changes.append(f"removed a 'not stated' aside: {bare!r}")
             continue
-        claim = claim_of(bare)
-        if not _has_content(claim):
+        if not claim_of(bare).has_content:
             continue
         cited = supporting_passages(bare, hits, valid)
         if not cited:
