@@ -63,7 +63,9 @@ class SentenceTransformerEmbedder(Embedder):
             if self._model is None:
                 try:
                     from sentence_transformers import SentenceTransformer
+                    from transformers.utils import logging as hf_logging
 
+                    hf_logging.disable_progress_bar()
                     self._model = SentenceTransformer(self.path, device=self.device)
                 except Exception as exc:
                     raise ModelLoadError(

@@ -68,7 +68,9 @@ class TransformersGenerator(Generator):
             try:
                 import torch
                 from transformers import AutoModelForCausalLM, AutoTokenizer
+                from transformers.utils import logging as hf_logging
 
+                hf_logging.disable_progress_bar()
                 torch.set_num_threads(self.threads)
                 self._tokenizer = AutoTokenizer.from_pretrained(str(path))
                 model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)

@@ -41,6 +41,12 @@ NEGATIONS = frozenset({"not", "no", "never", "none", "neither", "nor", "without"
 NEGATION_STEMS = frozenset({"refus", "declin", "deni", "reject", "fail"})
 _BOUND_WORDS = 2
 _BOUNDARIES = frozenset({",", ";", ":", "(", ")", "and", "or", "but", "while"})
+# Calendar words: "29 July" and "July 29, 2021" state the same date, so they never bind a number.
+_CALENDAR = frozenset(
+    "january february march april may june july august september october november december jan feb mar "
+    "apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday "
+    "year years month months day days week weeks".split()
+)
 
 
 @dataclass(frozen=True)
@@ -125,6 +131,8 @@ def _counted(tokens: list[tuple[str, str, float | None]], i: int) -> list[str]:
     for _r, low, v in tokens[i + 1 : i + 6]:
         if low in _BOUNDARIES:
             break
+        if low in _CALENDAR:
+            return []
         if v is None and _is_content(low):
             found.append(stem(low))
             if len(found) == _BOUND_WORDS:

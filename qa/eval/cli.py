@@ -69,11 +69,17 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
         return _compare_files(args.compare[0], args.compare[1])
     check = judge_check(seed=args.seed)
     if args.judge_check:
-        print(judge_summary(check))
-        for case in check.cases:
-            if case.predicted != case.supported:
-                label = "supported" if case.supported else "unsupported"
-                print(f"  {case.id} labelled {label}, judged otherwise: {case.sentence}")
+        from qa.eval.facts import JUDGE_HELDOUT
+        from qa.eval.judge import load_judge_cases
+
+        heldout = judge_check(load_judge_cases(JUDGE_HELDOUT), seed=args.seed)
+        for title, result in (("development cases (seed articles; the judge was tuned on these)", check),
+                              ("held-out cases (RGB news; written blind to the judge)", heldout)):
+            print(f"{title}:\n{judge_summary(result)}")
+            for case in result.cases:
+                if case.predicted != case.supported:
+                    label = "supported" if case.supported else "unsupported"
+                    print(f"  {case.id} labelled {label}, judged otherwise: {case.sentence}")
         return 0
     old = None
     if args.compare:

@@ -19,6 +19,7 @@ from qa.errors import QAError
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED_FACTS = DATA_DIR / "seed_facts.jsonl"
 JUDGE_CASES = DATA_DIR / "support_judge_cases.jsonl"
+JUDGE_HELDOUT = DATA_DIR / "support_judge_heldout.jsonl"
 
 KINDS = ("number", "name", "date", "list", "cross-article", "conflicting", "follow-up", "unanswerable")
 UNANSWERABLE = "unanswerable"
