@@ -159,10 +159,10 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import app
+    from qa.ui import launch
 
     settings = _settings(args)
-    app.launch(settings=settings, host=args.host, port=args.port)
+    launch(settings=settings, host=args.host, port=args.port)
     return 0
 
 
