@@ -87,6 +87,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
     report = assistant.add(args.paths, progress=not args.no_progress, rebuild=args.rebuild)
     for _path, reason in report.skipped:
         print(f"skipped: {reason}", file=sys.stderr)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(f"{report.index_dir}: {len(report.added)} added, {len(report.updated)} updated, "
           f"{len(report.unchanged)} unchanged; {report.chunks_embedded} passages embedded "
           f"in {report.seconds:.1f}s; now {report.articles_total} articles, "
@@ -183,7 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"qa: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("qa: interrupted; the index is as it was before this command", file=sys.stderr)
+        print("qa: interrupted; the index holds what was saved before the interruption "
+              "(run the command again to finish)", file=sys.stderr)
         return 130
 
 

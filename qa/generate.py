@@ -32,7 +32,7 @@ class Generator(ABC):
         return "".join(self.stream(messages, max_new_tokens))
 
 
-def _stop_on_loops(input_ids, scores, **kwargs):  # noqa: ARG001 - transformers' signature
+def _stop_on_loops(input_ids, scores, **kwargs):
     """Stop a degenerate loop: one token 8 times running, or a token pair 6 times running."""
     import torch
 

@@ -1,4 +1,4 @@
-"""Faults: SIGKILL during indexing, damaged index files, resumable batched runs, deletion without stale passages."""
+"""Faults: SIGKILL while indexing, damaged index files, resumable batched runs, no stale passages."""
 
 from __future__ import annotations
 
@@ -120,7 +120,7 @@ def test_sigkill_at_random_moments_leaves_a_committed_state(kill_setup):
     index_dir, work = _run_and_kill(setup, -1, 25, delay=None)  # one full run: how long is the work?
     assert state_of(index_dir) == expected_states(setup["old_state"], setup["new"], 25)[-1]
     rng = random.Random(20240601)
-    plans = [(run, 25 if run % 3 else 10_000, rng.uniform(0, 1.3 * work)) for run in range(KILL_RUNS)]
+    plans = [(run, 25 if run % 3 else 10_000, rng.uniform(0, 2.0 * work)) for run in range(KILL_RUNS)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda p: (p, *_run_and_kill(setup, *p)), plans))
     outcomes = {"old": 0, "intermediate": 0, "new": 0, "killed mid-save": 0}
@@ -136,7 +136,7 @@ def test_sigkill_at_random_moments_leaves_a_committed_state(kill_setup):
         if run % 5 == 0:  # resume: the rerun skips committed articles and reaches the new state
             report = index_paths(index_dir, [setup["new"]], embedder)
             assert state_of(index_dir) == states[-1]
-            assert len(report.unchanged) >= 40 + 25 * (position if batch == 25 else 0)
+            assert len(report.unchanged) == sum(state.get(d) == h for d, h in states[-1].items())
             assert not [p for p in index_dir.iterdir() if p.name.startswith((".gen-", ".CURRENT-"))]
     print(f"\nkill test: {KILL_RUNS} runs, outcomes {outcomes}, full run {work:.2f}s")
     assert outcomes["old"] + outcomes["intermediate"] + outcomes["new"] == KILL_RUNS
