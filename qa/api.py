@@ -153,7 +153,7 @@ class Assistant:
             yield piece
         timings["generate"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        grounded = ground("".join(pieces), hits)
+        grounded = ground("".join(pieces), hits, question=standalone)
         timings["cite"] = time.perf_counter() - t0
         answer.draft = "".join(pieces)
         answer.text = grounded.text

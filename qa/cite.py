@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from qa.chunk import sentence_spans
 from qa.prompt import ABSTAIN_TEXT
 from qa.records import Citation, Hit
-from qa.support import claim_of, supporting_passages
+from qa.support import claim_of, count_focus, gives_count_of, supporting_passages
 from qa.text import words
 
 __all__ = ["MARKER_RE", "Grounded", "draft_sentences", "ground", "is_abstention", "parse_markers",
@@ -76,8 +76,12 @@ def draft_sentences(draft: str) -> list[str]:
     return [text[start:end] for start, end in sentence_spans(text)]
 
 
-def ground(draft: str, hits: list[Hit]) -> Grounded:
-    """Check every sentence of `draft` against `hits` and build the cited answer."""
+def ground(draft: str, hits: list[Hit], question: str = "") -> Grounded:
+    """Check every sentence of `draft` against `hits` and build the cited answer.
+
+    With the `question`, an answer to "how many X" must count X: a sentence whose
+    numbers count something else is removed (it may be true, but it is no answer).
+    """
     sentences = draft_sentences(draft)
     changes: list[str] = []
     if not sentences or is_abstention(sentences[0]):
@@ -109,6 +113,16 @@ def ground(draft: str, hits: list[Hit]) -> Grounded:
         elif not valid:
             changes.append(f"cited {''.join(f'[{m + 1}]' for m in cited)}: {bare!r}")
         kept.append((bare, cited))
+    focus = count_focus(question)
+    if focus and kept:
+        counting = [(s, c) for s, c in kept if gives_count_of(s, focus)]
+        for sentence, _cited in kept:
+            if claim_of(sentence).numbers and (sentence, _cited) not in counting:
+                changes.append(f"removed a sentence that counts something other than "
+                               f"{' '.join(sorted(focus))!r}: {sentence!r}")
+        if not counting:
+            return Grounded(ABSTAIN_TEXT, [], True, "no sentence gives the number asked for", changes)
+        kept = [(s, c) for s, c in kept if (s, c) in counting or not claim_of(s).numbers]
     if not kept:
         return Grounded(ABSTAIN_TEXT, [], True, "no sentence of the draft is supported by the passages",
                         changes)

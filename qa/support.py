@@ -274,3 +274,28 @@ def supporting_passages(sentence: str, hits: list[Hit], preferred: list[int]) ->
         if p not in cited:
             cited.append(p)
     return cited
+
+
+_HOW_MANY_RE = re.compile(r"\bhow (?:many|much)\s+([^?.,;]*)", re.IGNORECASE)
+_AUXILIARIES = frozenset("were was did do does have has had are is will would could can".split())
+
+
+def count_focus(question: str) -> frozenset[str]:
+    """For a 'how many X ...' question, the stems of X (e.g. {'bp', 'employe'}); else empty."""
+    match = _HOW_MANY_RE.search(question)
+    if not match:
+        return frozenset()
+    focus: list[str] = []
+    for _raw, low, _v in _tokens(match.group(1)):
+        if low in _AUXILIARIES or low in ("of", "in", "at", "on", "from"):
+            break
+        if _is_content(low):
+            focus.append(stem(low))
+    return frozenset(focus[:3])
+
+
+def gives_count_of(sentence: str, focus: frozenset[str]) -> bool:
+    """Whether the sentence states a number of the thing counted (or a bare number)."""
+    bound = _bindings(_tokens(sentence))
+    return any(not counted or any(_name_present(f, frozenset(counted)) for f in focus)
+               for counted in bound.values())

@@ -8,6 +8,7 @@ about articles, indexes or models.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 STOPWORDS = frozenset(
@@ -66,6 +67,8 @@ def stem(word: str) -> str:
     """Snowball stem of a lower-case word, with a possessive 's dropped."""
     if word.endswith("'s"):
         word = word[:-2]
+    if not word.isascii():
+        word = "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
     return _stemmer().stemWord(word)
 
 

@@ -95,3 +95,12 @@ def test_abstention_detected():
 def test_passage_preamble_is_dropped():
     g = ground("According to the passage, 650 hostages were freed, state media reported [1].", HITS)
     assert g.text == "650 hostages were freed, state media reported [1]."
+
+
+def test_how_many_answer_must_count_the_thing_asked():
+    hits = [SECURITY]
+    draft = "Thirty hostages and at least 11 Islamist militants were killed [1]."
+    assert not ground(draft, hits, question="How many militants were killed?").abstained
+    g = ground(draft, hits, question="How many Algerian soldiers were killed?")
+    assert g.abstained and g.abstain_reason == "no sentence gives the number asked for"
+    assert any("counts something other than" in c for c in g.changes)
