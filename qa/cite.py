@@ -16,7 +16,7 @@ from qa.chunk import sentence_spans
 from qa.prompt import ABSTAIN_TEXT
 from qa.records import Citation, Hit
 from qa.support import claim_of, count_focus, gives_count_of, supporting_passages
-from qa.text import words
+from qa.text import numbers, words
 
 __all__ = ["MARKER_RE", "Grounded", "draft_sentences", "ground", "is_abstention", "parse_markers",
            "supporting_passages"]
@@ -83,6 +83,7 @@ def ground(draft: str, hits: list[Hit], question: str = "") -> Grounded:
     numbers count something else is removed (it may be true, but it is no answer).
     """
     sentences = draft_sentences(draft)
+    given = frozenset(numbers(question))
     changes: list[str] = []
     if not sentences or is_abstention(sentences[0]):
         return Grounded(ABSTAIN_TEXT, [], True, "the model found no answer in the passages")
@@ -102,7 +103,7 @@ def ground(draft: str, hits: list[Hit], question: str = "") -> Grounded:
             continue
         if not claim_of(bare).has_content:
             continue
-        cited = supporting_passages(bare, hits, valid)
+        cited = supporting_passages(bare, hits, valid, given)
         if not cited:
             changes.append(f"removed unsupported sentence: {bare!r}")
             continue

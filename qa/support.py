@@ -13,7 +13,7 @@ see docs/eval.md for its measured accuracy. No model is called here.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from qa.chunk import sentence_spans
@@ -244,9 +244,19 @@ def clauses(sentence: str) -> list[str]:
     return [c for c in _CLAUSE_BREAK.split(sentence) if c and words(c)]
 
 
-def supporting_passages(sentence: str, hits: list[Hit], preferred: list[int]) -> list[int]:
+def without_given(claim: Claim, given: frozenset[float]) -> Claim:
+    """The claim without numbers the question itself stated ('which three companies ...')."""
+    if not given:
+        return claim
+    return replace(claim, numbers=claim.numbers - given,
+                   bindings=frozenset(b for b in claim.bindings if b[0] not in given))
+
+
+def supporting_passages(sentence: str, hits: list[Hit], preferred: list[int],
+                        given: frozenset[float] = frozenset()) -> list[int]:
     """0-based indexes of passages that support the sentence, preferring the model's own picks.
 
+    Numbers in `given` (those the question states) are not required of the passages.
     The whole sentence supported by one passage sentence cites that passage; else
     each clause must be supported by some passage sentence, and the sentence cites
     one passage per clause. Returns [] when some clause with content is supported nowhere.
@@ -257,11 +267,11 @@ def supporting_passages(sentence: str, hits: list[Hit], preferred: list[int]) ->
     def find(claim: Claim) -> int | None:
         return next((p for p in order if any(supports(claim, e) for e in evidence[p])), None)
 
-    whole = claim_of(sentence)
+    whole = without_given(claim_of(sentence), given)
     found = find(whole) if whole.has_content else None
     if found is not None:
         return [found]
-    parts = [claim_of(c) for c in clauses(sentence)]
+    parts = [without_given(claim_of(c), given) for c in clauses(sentence)]
     if len(parts) <= 1:
         return []
     cited: list[int] = []
