@@ -528,6 +528,8 @@ def launch(settings: Settings | None = None, host: str | None = None, port: int 
     """Serve the chat UI (blocks until stopped). Binds 127.0.0.1 unless told otherwise."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("faiss.loader", "httpx", "httpcore"):  # CPU-probe and request chatter
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = settings or (assistant.settings if assistant is not None else Settings.from_env())
     host, port = resolve_address(host, port)
     assistant = assistant or Assistant(settings=settings)
