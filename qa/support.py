@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from qa.chunk import sentence_spans
 from qa.records import Hit
-from qa.text import _ORDINALS, NUMBER_WORDS, STOPWORDS, stem, words
+from qa.text import NUMBER_WORDS, ORDINALS, STOPWORDS, stem, words
 from qa.text import numbers as parse_numbers
 
 MIN_COVERAGE = 0.6
@@ -102,8 +102,8 @@ def _tokens(text: str) -> list[tuple[str, str, float | None]]:
             out.append((" ".join(raw[i : j + 1]), low, max(values) if values else None))
             i = j + 1
             continue
-        if low in _ORDINALS and low not in ("second", "half", "dozen", "dozens"):
-            out.append((token, low, float(_ORDINALS[low])))
+        if low in ORDINALS and low not in ("second", "half", "dozen", "dozens"):
+            out.append((token, low, float(ORDINALS[low])))
             i += 1
             continue
         out.append((token, low, None))

@@ -36,7 +36,7 @@ _TENS = {
     "eighty": 80, "ninety": 90,
 }
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
-_ORDINALS = {
+ORDINALS = {
     "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7,
     "eighth": 8, "ninth": 9, "tenth": 10, "dozen": 12, "dozens": 12, "half": 0.5,
 }
@@ -111,6 +111,6 @@ def numbers(text: str) -> set[float]:
         if value is not None:
             found.add(value)
     for word in words(text):
-        if word in _ORDINALS and word not in ("second", "half"):
-            found.add(float(_ORDINALS[word]))
+        if word in ORDINALS and word not in ("second", "half"):
+            found.add(float(ORDINALS[word]))
     return found
