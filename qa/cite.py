@@ -116,14 +116,17 @@ def ground(draft: str, hits: list[Hit], question: str = "") -> Grounded:
         kept.append((bare, cited))
     focus = count_focus(question)
     if focus and kept:
-        counting = [(s, c) for s, c in kept if gives_count_of(s, focus)]
-        for sentence, _cited in kept:
-            if claim_of(sentence).numbers and (sentence, _cited) not in counting:
+        counts = [gives_count_of(sentence, focus) for sentence, _ in kept]
+        answer_only: list[tuple[str, list[int]]] = []
+        for (sentence, cited), counts_focus in zip(kept, counts, strict=True):
+            if counts_focus or not claim_of(sentence).numbers:
+                answer_only.append((sentence, cited))
+            else:
                 changes.append(f"removed a sentence that counts something other than "
                                f"{' '.join(sorted(focus))!r}: {sentence!r}")
-        if not counting:
+        if not any(counts):
             return Grounded(ABSTAIN_TEXT, [], True, "no sentence gives the number asked for", changes)
-        kept = [(s, c) for s, c in kept if (s, c) in counting or not claim_of(s).numbers]
+        kept = answer_only
     if not kept:
         return Grounded(ABSTAIN_TEXT, [], True, "no sentence of the draft is supported by the passages",
                         changes)
