@@ -14,6 +14,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from qa.cite import ground
@@ -69,9 +70,9 @@ class Assistant:
 
     def __init__(self, index_dir: str | Path | None = None, embedder: Embedder | None = None,
                  generator: Generator | None = None, settings: Settings | None = None) -> None:
-        self.settings = settings or Settings.from_env(index_dir=index_dir)
+        self.settings = settings or Settings.from_env()
         if index_dir is not None:
-            self.settings = Settings.from_env(**{**self.settings.__dict__, "index_dir": index_dir})
+            self.settings = replace(self.settings, index_dir=Path(index_dir).expanduser())
         self.embedder = embedder or shared_embedder(self.settings.embed_model)
         self._generator = generator
         self._store: IndexStore | None = None
