@@ -12,18 +12,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from qa.accounts import attribute, count_queries, reported_figures, same_source, source_of
 from qa.chunk import sentence_spans
 from qa.prompt import ABSTAIN_TEXT
 from qa.records import Citation, Hit
-from qa.support import claim_of, count_focus, gives_count_of, supporting_passages
+from qa.support import claim_of, count_focus, evidence_of, gives_count_of, supporting_passages, supports
 from qa.text import numbers, words
 
 __all__ = ["MARKER_RE", "Grounded", "draft_sentences", "ground", "is_abstention", "parse_markers",
            "supporting_passages"]
 
+_MAX_ADDED_PER_PART = 2
 MARKER_RE = re.compile(r"\s*[\[【]\s*(\d+(?:\s*[,;–-]\s*\d+)*)\s*[\]】]")
 _PASSAGE_PREAMBLE_RE = re.compile(
-    r"^(?:according to|based on|as stated in|as per) (?:the )?(?:provided )?(?:passages?|texts?|context)"
+    r"^(?:according to|based on|as stated in|as per|in) (?:the )?(?:provided )?"
+    r"(?:passages?|texts?|context|articles?)"
     r"(?:\s*\d+)?\s*,\s*", re.IGNORECASE)
 _ABSTAIN_RE = re.compile(
     r"(?:articles?|passages?|texts?|sources?|context|information provided)\s+"
@@ -81,12 +84,42 @@ def ground(draft: str, hits: list[Hit], question: str = "") -> Grounded:
 
     With the `question`, an answer to "how many X" must count X: a sentence whose
     numbers count something else is removed (it may be true, but it is no answer).
+    A kept figure is attributed to the source its passage names ("According to
+    state media, ..."), and figures for X that other named sources give in the
+    passages are added, cited, so differing accounts are all shown.
     """
     sentences = draft_sentences(draft)
-    given = frozenset(numbers(question))
     changes: list[str] = []
-    if not sentences or is_abstention(sentences[0]):
-        return Grounded(ABSTAIN_TEXT, [], True, "the model found no answer in the passages")
+    kept: list[tuple[str, list[int]]] = []
+    reason = "the model found no answer in the passages"
+    if sentences and not is_abstention(sentences[0]):
+        kept = _supported(sentences, hits, frozenset(numbers(question)), changes)
+        reason = "no sentence of the draft is supported by the passages"
+        focus = count_focus(question)
+        if focus and kept:
+            counts = [gives_count_of(sentence, focus) for sentence, _ in kept]
+            if not any(counts):
+                reason = "no sentence gives the number asked for"
+            answer_only: list[tuple[str, list[int]]] = []
+            for (sentence, cited), counts_focus in zip(kept, counts, strict=True):
+                if any(counts) and (counts_focus or not claim_of(sentence).numbers):
+                    answer_only.append((sentence, cited))
+                else:
+                    changes.append(f"removed a sentence that counts something other than "
+                                   f"{' '.join(sorted(focus))!r}: {sentence!r}")
+            kept = answer_only
+    sources: set[str] = set()
+    kept = [(_with_source(sentence, cited, hits, changes, sources), cited) for sentence, cited in kept
+            if not _misattributed(sentence, cited, hits, changes)]
+    kept += _other_reports(question, kept, hits, changes, sources)
+    if not kept:
+        return Grounded(ABSTAIN_TEXT, [], True, reason, changes)
+    return _assemble(kept, hits, changes)
+
+
+def _supported(sentences: list[str], hits: list[Hit], given: frozenset[float],
+               changes: list[str]) -> list[tuple[str, list[int]]]:
+    """The draft sentences some passage supports, each with the passages it cites (0-based)."""
     kept: list[tuple[str, list[int]]] = []
     for sentence in sentences:
         bare, markers = parse_markers(sentence)
@@ -114,23 +147,73 @@ def ground(draft: str, hits: list[Hit], question: str = "") -> Grounded:
         elif not valid:
             changes.append(f"cited {''.join(f'[{m + 1}]' for m in cited)}: {bare!r}")
         kept.append((bare, cited))
-    focus = count_focus(question)
-    if focus and kept:
-        counts = [gives_count_of(sentence, focus) for sentence, _ in kept]
-        answer_only: list[tuple[str, list[int]]] = []
-        for (sentence, cited), counts_focus in zip(kept, counts, strict=True):
-            if counts_focus or not claim_of(sentence).numbers:
-                answer_only.append((sentence, cited))
-            else:
-                changes.append(f"removed a sentence that counts something other than "
-                               f"{' '.join(sorted(focus))!r}: {sentence!r}")
-        if not any(counts):
-            return Grounded(ABSTAIN_TEXT, [], True, "no sentence gives the number asked for", changes)
-        kept = answer_only
-    if not kept:
-        return Grounded(ABSTAIN_TEXT, [], True, "no sentence of the draft is supported by the passages",
-                        changes)
-    return _assemble(kept, hits, changes)
+    return kept
+
+
+def _evidence_sentence(sentence: str, passage: Hit) -> str:
+    """The sentence of the passage that supports `sentence`, or ''."""
+    claim = claim_of(sentence)
+    text = passage.text
+    for start, end in sentence_spans(text) or [(0, len(text))]:
+        if supports(claim, evidence_of(text[start:end])):
+            return text[start:end]
+    return ""
+
+
+def _misattributed(sentence: str, cited: list[int], hits: list[Hit], changes: list[str]) -> bool:
+    """Whether the sentence says 'X said ...' where its passage sentence names another source."""
+    claimed = source_of(sentence)
+    if not claimed or len(cited) != 1:
+        return False
+    actual = source_of(_evidence_sentence(sentence, hits[cited[0]]))
+    if not actual or same_source(actual, claimed):
+        return False
+    changes.append(f"removed a sentence attributed to {claimed!r}; its passage names {actual!r}: "
+                   f"{sentence!r}")
+    return True
+
+
+def _with_source(sentence: str, cited: list[int], hits: list[Hit], changes: list[str],
+                 sources: set[str]) -> str:
+    """A sentence stating a count, prefixed with the source its one supporting passage sentence
+    names; that source is added to `sources`."""
+    if not claim_of(sentence).bindings or len(cited) != 1:
+        return sentence
+    source = source_of(_evidence_sentence(sentence, hits[cited[0]]))
+    sources.add(source.lower())
+    attributed = attribute(sentence, source)
+    if attributed != sentence:
+        changes.append(f"attributed to its source: {attributed!r}")
+    return attributed
+
+
+def _other_reports(question: str, kept: list[tuple[str, list[int]]], hits: list[Hit],
+                   changes: list[str], sources: set[str]) -> list[tuple[str, list[int]]]:
+    """Passage sentences in which a source other than the answer's gives a figure for what the
+    question counts that the answer does not state yet: at most two per 'how many' part, quoted
+    and cited."""
+    stated = {f"{v:g}" for sentence, _ in kept for v in numbers(sentence)}
+    answer_text = " ".join(sentence for sentence, _ in kept).lower()
+    quoted = {sentence for sentence, _ in kept}
+    added: list[tuple[str, list[int]]] = []
+    for query in count_queries(question):
+        new = 0
+        for figure in reported_figures(query, hits):
+            if new == _MAX_ADDED_PER_PART:
+                break
+            if figure.key in stated or (figure.value is None and figure.amount.lower() in answer_text) \
+                    or figure.source.lower() in sources:
+                continue
+            if figure.sentence in quoted:
+                stated.add(figure.key)
+                continue
+            sentence = figure.sentence[:1].upper() + figure.sentence[1:]
+            added.append((sentence, [figure.passage]))
+            quoted.add(figure.sentence)
+            stated.update({figure.key} | {f"{v:g}" for v in numbers(figure.sentence)})
+            changes.append(f"added the figure {figure.amount!r} that {figure.source} gives: {sentence!r}")
+            new += 1
+    return added
 
 
 def _assemble(kept: list[tuple[str, list[int]]], hits: list[Hit], changes: list[str]) -> Grounded:
