@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -41,20 +42,25 @@ class HashingEmbedder(Embedder):
 class ExtractiveGenerator(Generator):
     """Replies with the passage sentence sharing most terms with the question, cited `[n]`.
 
-    Set `reply` to force a fixed reply instead. `calls` counts generations.
+    Set `reply` to force a fixed reply instead, `delay` to wait that many seconds before each
+    word (a slow model, for stop buttons). `calls` counts generations.
     """
 
     name = "fake-extractive"
 
-    def __init__(self, reply: str | None = None, min_overlap: int = 2) -> None:
+    def __init__(self, reply: str | None = None, min_overlap: int = 2, delay: float = 0.0) -> None:
         self.reply = reply
         self.min_overlap = min_overlap
+        self.delay = delay
         self.calls = 0
 
     def stream(self, messages: list[Message], max_new_tokens: int = 160) -> Iterator[str]:
         self.calls += 1
         text = self.reply if self.reply is not None else self._answer(messages[-1]["content"])
-        yield from re.findall(r"\S+\s*", text)
+        for word in re.findall(r"\S+\s*", text):
+            if self.delay:
+                time.sleep(self.delay)
+            yield word
 
     def _answer(self, prompt: str) -> str:
         if "Rewritten question:" in prompt:

@@ -50,6 +50,10 @@ EXAMPLES = [
 ]
 
 THINKING = "Searching the articles…"
+STOPPED = "⏹ Stopped. An answer is shown only once its citations are checked; ask again for one."
+# Runs in the browser before `remove`: a native confirmation dialog; its answer is the second input.
+CONFIRM_REMOVE_JS = ("(choice, _) => [choice, !choice || window.confirm('Remove this article and its "
+                     "passages from the index? This cannot be undone.') ? 'yes' : 'no']")
 NO_PASSAGES = ('<div class="qa-empty">Ask a question: the passages an answer cites appear here, '
                'with the words that support it highlighted.</div>')
 
@@ -188,10 +192,22 @@ def _context_html(article_text: str, start: int, end: int, terms: set[str]) -> s
             f"{html.escape(after)}")
 
 
+def article_label(title: str, text: str | None, doc_id: str, words: int = 9) -> str:
+    """What to call an article: its title, else its opening words ('The Algerian government is …'),
+    else its doc id."""
+    if title:
+        return title
+    opening = (text or "").split()
+    if not opening:
+        return doc_id
+    return " ".join(opening[:words]) + (" …" if len(opening) > words else "")
+
+
 def _card(element_id: str, label: str, passage: Hit | Citation, terms: set[str], extra: str,
           article_text: str | None, closest: bool = False) -> str:
-    title = passage.title or passage.doc_id
-    meta = _meta_html(passage.doc_id, passage.published, passage.url, passage.title)
+    title = article_label(passage.title, article_text or passage.text, passage.doc_id)
+    meta = _meta_html(passage.doc_id, passage.published, passage.url,
+                      title if title != passage.doc_id else "")
     context = ""
     if article_text and article_text[passage.start:passage.end] == passage.text:
         context = ("<details><summary>Show in the article</summary><div class=\"cite-context\">"
@@ -348,6 +364,14 @@ class Handlers:
         except QAError:
             return {}
 
+    def stop(self, chat: Chat | None) -> tuple[Chat, Chat]:
+        """After the user stops an answer: the unfinished, unchecked draft gives way to a note."""
+        chat = list(chat or [])
+        if chat and chat[-1].get("role") == "assistant" and str(chat[-1].get("content", "")).endswith(
+                ("▍", f"*{THINKING}*")):
+            chat = [*chat[:-1], {"role": "assistant", "content": STOPPED}]
+        return chat, chat
+
     # -- the collection
     def articles_view(self) -> tuple[str, Any]:
         """(articles table HTML, remove-dropdown update) for the index as it is now."""
@@ -358,8 +382,11 @@ class Handlers:
                     gr.update(choices=[], value=None))
         manifest = store.manifest.articles
         choices = []
-        for doc_id, meta in sorted(manifest.items(), key=lambda kv: str(kv[1].get("title") or kv[0])):
-            label = str(meta.get("title") or doc_id)
+        labels = {doc_id: article_label(str(meta.get("title") or ""),
+                                        getattr(store.articles.get(doc_id), "text", ""), doc_id, 7)
+                  for doc_id, meta in manifest.items()}
+        for doc_id, meta in sorted(manifest.items(), key=lambda kv: labels[kv[0]].lower()):
+            label = labels[doc_id] if meta.get("title") else f"{labels[doc_id]} ({doc_id})"
             if meta.get("published"):
                 label += f" ({meta['published']})"
             choices.append((label, doc_id))
@@ -391,8 +418,13 @@ class Handlers:
         table, dropdown = self.articles_view()
         return f'<div class="qa-status">{"<br>".join(lines)}</div>', table, dropdown, None
 
-    def remove(self, doc_id: str | None) -> tuple:
-        """Delete one article; returns (status HTML, articles HTML, dropdown)."""
+    def remove(self, doc_id: str | None, confirmed: str = "yes") -> tuple:
+        """Delete one article; returns (status HTML, articles HTML, dropdown).
+
+        The page asks the user to confirm first; `confirmed` is the answer ('yes' or 'no').
+        """
+        if confirmed == "no":
+            return '<div class="qa-status">Nothing was removed.</div>', gr.skip(), gr.skip()
         if not doc_id:
             raise gr.Error("Pick an article to remove first.", title="Nothing to remove")
         try:
@@ -452,6 +484,7 @@ def build_app(assistant: Assistant | None = None, settings: Settings | None = No
                                           show_label=False, scale=5, max_lines=4, autofocus=True,
                                           elem_id="question", container=False)
                     ask = gr.Button("Ask", variant="primary", scale=1, min_width=90, elem_id="ask")
+                    stop = gr.Button("Stop", variant="secondary", scale=0, min_width=70, elem_id="stop")
                 with gr.Row(equal_height=True):
                     timings = gr.Markdown("", elem_id="timings")
                     new_chat = gr.Button("New conversation", size="sm", scale=0, min_width=160)
@@ -470,6 +503,7 @@ def build_app(assistant: Assistant | None = None, settings: Settings | None = No
                 doc_choice = gr.Dropdown(label="Remove an article", choices=[], value=None,
                                          elem_id="remove-choice")
                 remove = gr.Button("Remove", variant="stop", elem_id="remove")
+                remove_confirmed = gr.Textbox("yes", visible=False)
                 status = gr.HTML("", elem_id="index-status", js_on_load=None)
         with gr.Accordion("Settings", open=False, elem_id="settings-panel"):
             with gr.Row():
@@ -486,15 +520,16 @@ def build_app(assistant: Assistant | None = None, settings: Settings | None = No
             "concurrency_limit": ANSWER_CONCURRENCY, "concurrency_id": "answer",
             "show_progress": "hidden",
         }
-        question.submit(**ask_io)
-        ask.click(**ask_io)
+        asked = [question.submit(**ask_io), ask.click(**ask_io)]
+        stop.click(h.stop, [chat_state], [chatbot, chat_state], cancels=asked, queue=False)
         cleared = [chatbot, chat_state, history_state, passages, timings]
         new_chat.click(h.clear, None, cleared, queue=False)
         chatbot.clear(h.clear, None, cleared, queue=False)
         add.click(h.upload, [files], [status, articles, doc_choice, files], concurrency_limit=1,
                   concurrency_id="index")
-        remove.click(h.remove, [doc_choice], [status, articles, doc_choice], concurrency_limit=1,
-                     concurrency_id="index")
+        remove.click(h.remove, [doc_choice, remove_confirmed], [status, articles, doc_choice],
+                     concurrency_limit=1,
+                     concurrency_id="index", js=CONFIRM_REMOVE_JS)
         demo.load(h.articles_view, None, [articles, doc_choice])
     demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY)
     return demo

@@ -65,7 +65,7 @@ def test_answer_streams_then_shows_checked_answer_with_linked_markers(handlers):
     assert chat == state and chat[0] == {"role": "user", "content": app.md_text(SEED_QUESTION)}
     assert 'id="cite-1"' in passages and "<mark>650</mark>" in passages
     assert "Supports answer sentence 1" in passages
-    assert "000_6ad931cbaa20b811" in passages  # the title falls back to the doc id
+    assert "000_6ad931cbaa20b811" in passages and "The Algerian government is yet" in passages  # no title
     assert "Show in the article" in passages  # the passage in its article, to read around it
     assert timings.startswith("Last answer: retrieve ") and "first token" in timings and "total" in timings
     assert history == [[SEED_QUESTION, history[0][1]]] and "[1]" in history[0][1]
@@ -320,3 +320,31 @@ def test_app_entry_point_is_thin_and_exposes_the_ui():
     entry = importlib.import_module("app")
     assert entry.build_app is app.build_app and entry.launch is app.launch
     assert len((Path(__file__).resolve().parent.parent / "app.py").read_text().splitlines()) < 30
+
+
+def test_remove_refused_in_the_dialog_removes_nothing(assistant, handlers):
+    status, *_ = handlers.remove("002_8e2be5257cd0af73", "no")
+    assert "Nothing was removed" in status
+    assert "002_8e2be5257cd0af73" in assistant.store.articles
+
+
+def test_stop_replaces_the_unfinished_draft():
+    from qa.ui import STOPPED, THINKING, Handlers
+
+    chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "650 hostages ▍"}]
+    shown, state = Handlers.stop(None, chat)
+    assert shown == state and shown[-1] == {"role": "assistant", "content": STOPPED}
+    thinking = [{"role": "user", "content": "q"}, {"role": "assistant", "content": f"*{THINKING}*"}]
+    assert Handlers.stop(None, thinking)[0][-1]["content"] == STOPPED
+    done = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "An answer [1]."}]
+    assert Handlers.stop(None, done)[0] == done  # a finished answer stays
+
+
+def test_untitled_articles_are_named_by_their_opening_words():
+    from qa.ui import article_label
+
+    assert article_label("A Title", "Body text", "d1") == "A Title"
+    assert article_label("", "One two three four five six seven eight nine ten", "d1") == \
+        "One two three four five six seven eight nine …"
+    assert article_label("", "Short one.", "d1") == "Short one."
+    assert article_label("", "", "d1") == "d1"

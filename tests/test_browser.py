@@ -3,6 +3,8 @@
 - `test_seed_question_real_models`: starts `python app.py` with the real models on a temp
   index, asks a seed question, waits for the streamed answer and a cited passage, saves
   artifacts/ui-answer.png and prints time to first token and to the full answer.
+- `test_stop_and_remove_confirmation`: fake models, a slow fake generator: Stop ends an answer
+  being written and says so; Remove asks first, and a refusal removes nothing.
 - `test_untrusted_upload_is_shown_not_run`: a server with the fake models (started through
   `app.launch`), uploads an article holding <script>/<img onerror>/markdown links, asks about
   it, and checks nothing ran and the text is shown as text; clicking a marker shows its passage.
@@ -52,7 +54,7 @@ from qa.settings import SEED_DIR, Settings
 index_dir = Path({index_dir!r})
 embedder = HashingEmbedder()
 index_paths(index_dir, [SEED_DIR], embedder)
-assistant = Assistant(embedder=embedder, generator=ExtractiveGenerator(),
+assistant = Assistant(embedder=embedder, generator=ExtractiveGenerator(delay={delay}),
                       settings=Settings(index_dir=index_dir, min_relevance=0.05))
 app.launch(assistant=assistant, port={port})
 """
@@ -231,7 +233,8 @@ def test_untrusted_upload_is_shown_not_run(driver, tmp_path):
 
     port = free_port()
     script = tmp_path / "serve_fake.py"
-    script.write_text(FAKE_SERVER.format(repo=str(REPO), index_dir=str(tmp_path / "index"), port=port))
+    script.write_text(FAKE_SERVER.format(repo=str(REPO), index_dir=str(tmp_path / "index"), port=port,
+                                         delay=0.0))
     evil = tmp_path / "evil_article.txt"
     evil.write_text(EVIL * 3, encoding="utf-8")
     with start([sys.executable, str(script)], server_env(tmp_path), tmp_path / "app.log", port,
@@ -261,3 +264,51 @@ def test_untrusted_upload_is_shown_not_run(driver, tmp_path):
         driver.save_screenshot(str(ARTIFACTS / "ui-untrusted.png"))
         driver.execute_script("document.getElementById('articles').scrollIntoView()")
         driver.save_screenshot(str(ARTIFACTS / "ui-articles.png"))
+
+
+def test_stop_and_remove_confirmation(driver, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    port = free_port()
+    script = tmp_path / "serve_slow.py"
+    script.write_text(FAKE_SERVER.format(repo=str(REPO), index_dir=str(tmp_path / "index"), port=port,
+                                         delay=0.4))
+    with start([sys.executable, str(script)], server_env(tmp_path), tmp_path / "app.log", port,
+               timeout=120):
+        wait_page(driver, f"http://127.0.0.1:{port}/")
+        box = driver.find_element(By.CSS_SELECTOR, "#question textarea")
+        box.send_keys("How many hostages have been freed according to the state media?")
+        driver.find_element(By.ID, "ask").click()
+        WebDriverWait(driver, 30).until(lambda d: "▍" in bot_text(d))
+        driver.find_element(By.ID, "stop").click()
+        WebDriverWait(driver, 10).until(lambda d: "Stopped" in bot_text(d))
+        time.sleep(2)  # the cancelled answer must not come back
+        assert "Stopped" in bot_text(driver) and "[1]" not in bot_text(driver)
+        assert not driver.find_elements(By.CSS_SELECTOR, "#passages .cite-card")
+
+        driver.find_element(By.CSS_SELECTOR, "#articles-panel .label-wrap").click()
+        WebDriverWait(driver, 30).until(
+            lambda d: "2 articles indexed" in d.find_element(By.ID, "articles").text)
+
+        def choose_first_article() -> None:
+            choice = driver.find_element(By.CSS_SELECTOR, "#remove-choice input")
+            choice.click()
+            option = '#remove-choice li[data-testid="dropdown-option"]'
+            WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.CSS_SELECTOR, option))
+            driver.find_elements(By.CSS_SELECTOR, option)[0].click()
+            WebDriverWait(driver, 10).until(lambda d: choice.get_attribute("value"))
+
+        choose_first_article()
+        label = driver.find_element(By.CSS_SELECTOR, "#remove-choice input").get_attribute("value")
+        assert " …" in label  # untitled seed articles are named by their opening words
+        driver.execute_script("window.confirm = () => false;")
+        driver.find_element(By.ID, "remove").click()
+        WebDriverWait(driver, 30).until(
+            lambda d: "Nothing was removed" in d.find_element(By.ID, "index-status").text)
+        assert "2 articles indexed" in driver.find_element(By.ID, "articles").text
+        driver.execute_script("window.confirm = () => true;")
+        driver.find_element(By.ID, "remove").click()
+        WebDriverWait(driver, 30).until(
+            lambda d: "1 article indexed" in d.find_element(By.ID, "articles").text)
+        assert "Removed" in driver.find_element(By.ID, "index-status").text
