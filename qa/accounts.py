@@ -27,15 +27,18 @@ _HOW_MANY_PART_RE = re.compile(
     r"\bhow (?:many|much)\b(.*?)(?=,?\s*\b(?:and|or|but)\s+how (?:many|much)\b|[?]|$)",
     re.IGNORECASE | re.DOTALL)
 _LEADING_AUXILIARY_RE = re.compile(r"^\s*(?:were|was|are|is|have|has|had|did|do|does|will|would)\b", re.I)
-_REPORT_VERBS = ("said|says|say|reported|reports|report|claimed|claims|claim|confirmed|confirms|told|"
-                 "announced|announces|stated|states|insisted|insists|estimated|estimates")
-_REPORT_VERB_RE = re.compile(rf"\b(?:{_REPORT_VERBS})\b", re.IGNORECASE)
+# Reporting verbs, lower case only ("United States" is no verb); present forms that double as
+# nouns ("reports", "claims") count only before "that".
+_REPORT_VERB_RE = re.compile(
+    r"\b(?:said|says|reported|claimed|confirmed|told|announced|stated|insisted|estimated|added"
+    r"|(?:claims?|reports?|says?|states?|insists?|confirms?|estimates?|announces?)(?= that\b))\b")
 _TOLD_NAME_RE = re.compile(r"told\s+((?:[A-Z][\w'’.-]*\s?){1,3})\b")
 _ACCORDING_TO_RE = re.compile(r"\baccording to\s+([^,.;:()\[\]]+)", re.IGNORECASE)
 # Words that end a source's noun phrase when reading back from its reporting verb.
 _PHRASE_STOPS = frozenset(
     "that which who whom whose when where while as because but if since after before so then also "
-    "is are was were be been being it he she they we i you this these those there what how why".split()
+    "is are was were be been being it he she they we i you this these those there what how why "
+    "in on at for with by from to into".split()
 )
 _AUXILIARIES = frozenset("have has had has've would will could may might did do does".split())
 _PRONOUNS = frozenset("it he she they we i you one someone".split())

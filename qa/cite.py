@@ -25,9 +25,12 @@ __all__ = ["MARKER_RE", "Grounded", "draft_sentences", "ground", "is_abstention"
 _MAX_ADDED_PER_PART = 2
 MARKER_RE = re.compile(r"\s*[\[【]\s*(\d+(?:\s*[,;–-]\s*\d+)*)\s*[\]】]")
 _PASSAGE_PREAMBLE_RE = re.compile(
-    r"^(?:according to|based on|as stated in|as per|in) (?:the )?(?:provided )?"
-    r"(?:passages?|texts?|context|articles?)"
-    r"(?:\s*\d+)?\s*,\s*", re.IGNORECASE)
+    r"^(?:according to|based on|as stated in|as per|in|from) (?:the )?"
+    r"(?:(?:information|details?|text) (?:provided |given )?(?:in )?(?:the )?)?(?:provided |given )?"
+    r"(?:passages?|texts?|context|articles?)(?: provided| given)?"
+    r"(?:\s*\[?\d+\]?)?\s*,\s*", re.IGNORECASE)
+# "(Title) answer ...": the model repeating a passage's heading before its sentence.
+_LEADING_HEADING_RE = re.compile(r"^\([^()]{1,80}\)\s+(?=\S)")
 _ABSTAIN_RE = re.compile(
     r"(?:articles?|passages?|texts?|sources?|context|information provided)\s+"
     r"(?:do|does|did)\s*(?:n['’]?t|not)\s+(?:say|mention|state|specify|provide|contain|include|give|"
@@ -119,7 +122,8 @@ def ground(draft: str, hits: list[Hit], question: str = "") -> Grounded:
 
 def _supported(sentences: list[str], hits: list[Hit], given: frozenset[float],
                changes: list[str]) -> list[tuple[str, list[int]]]:
-    """The draft sentences some passage supports, each with the passages it cites (0-based)."""
+    """The draft sentences some passage supports, each with the passages it cites (0-based).
+    Numbers the question states (`given`) need not be in the passage."""
     kept: list[tuple[str, list[int]]] = []
     for sentence in sentences:
         bare, markers = parse_markers(sentence)
@@ -127,7 +131,7 @@ def _supported(sentences: list[str], hits: list[Hit], given: frozenset[float],
         for m in markers:
             if not 1 <= m <= len(hits):
                 changes.append(f"dropped marker [{m}]: no such passage")
-        bare = _PASSAGE_PREAMBLE_RE.sub("", bare)
+        bare = _LEADING_HEADING_RE.sub("", _PASSAGE_PREAMBLE_RE.sub("", bare))
         bare = bare[:1].upper() + bare[1:]
         if not words(bare):
             continue

@@ -110,3 +110,14 @@ def test_numbers_the_question_states_are_not_required_of_the_passage():
     draft = "The three sources were state media, AP and Reuters [1]."
     assert ground(draft, HITS).abstained
     assert not ground(draft, HITS, question="Which three sources gave figures?").abstained
+
+
+@pytest.mark.parametrize("draft", [
+    "Based on the information provided in the passages, 650 hostages were freed [1].",
+    "According to the articles, 650 hostages were freed [1].",
+    "(Algeria crisis) 650 hostages were freed [1].",
+])
+def test_preambles_and_echoed_headings_are_dropped_before_the_check(draft):
+    g = ground(draft, HITS)
+    assert not g.abstained and g.text.endswith("650 hostages were freed [1].")
+    assert not g.text.startswith(("Based", "According to the articles", "("))
