@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from qa.chunk import sentence_spans
 from qa.records import Hit
-from qa.support import EVENT_GROUPS, _counted, _is_content, _tokens
+from qa.support import EVENT_GROUPS, counted_after, is_content, tokenize
 from qa.text import NUMBER_WORDS, STOPWORDS, stem, words
 
 __all__ = ["CountQuery", "Figure", "attribute", "count_queries", "mentions_source", "reported_figures",
@@ -150,14 +150,14 @@ def _clean_source(phrase: list[str]) -> str:
         phrase.pop(0)
     if not phrase or all(w.lower() in _PRONOUNS for w in phrase):
         return ""
-    if not any(_is_content(w.lower()) and w.lower() not in STOPWORDS for w in phrase):
+    if not any(is_content(w.lower()) and w.lower() not in STOPWORDS for w in phrase):
         return ""
     return " ".join(phrase)
 
 
 def mentions_source(sentence: str, source: str) -> bool:
     """Whether the sentence already names the source (all of its content words)."""
-    wanted = {stem(w) for w in words(source) if _is_content(w)}
+    wanted = {stem(w) for w in words(source) if is_content(w)}
     have = {stem(w) for w in words(sentence)}
     return bool(wanted) and wanted <= have
 
@@ -166,7 +166,7 @@ def same_source(a: str, b: str) -> bool:
     """Whether two source phrases can name the same source: they share a specific word (by stem
     or prefix: 'France'/'French'); generic words like 'source' or 'officials' do not count."""
     def specific(phrase: str) -> set[str]:
-        return {stem(w.lower()) for w in words(phrase) if _is_content(w.lower())} - _GENERIC_SOURCE_WORDS
+        return {stem(w.lower()) for w in words(phrase) if is_content(w.lower())} - _GENERIC_SOURCE_WORDS
 
     left, right = specific(a), specific(b)
     return any(x == y or (min(len(x), len(y)) >= 4 and (x[:4] == y[:4])) for x in left for y in right)
@@ -229,15 +229,15 @@ def _figures_in(sentence: str) -> list[tuple[str, float | None, set[str], list[s
     out: list[tuple[str, float | None, set[str], list[str]]] = []
     vague_words: set[str] = set()
     for match in _VAGUE_AMOUNT_RE.finditer(sentence):
-        counted = {stem(w.lower()) for w in words(match.group(2)) if _is_content(w.lower())}
+        counted = {stem(w.lower()) for w in words(match.group(2)) if is_content(w.lower())}
         out.append((match.group(1), None, counted, near(match.start())))
         vague_words.update(w.lower() for w in words(match.group(1)))
-    tokens = _tokens(sentence)
+    tokens = tokenize(sentence)
     cursor = 0
     for i, (raw, low, value) in enumerate(tokens):
         found = sentence.find(raw.split(" ")[0], cursor)
         cursor = found + 1 if found >= 0 else cursor
         if value is None or (low in _VAGUE_SCALE_WORDS and low in vague_words):
             continue
-        out.append((raw, value, set(_counted(tokens, i)), near(max(found, 0))))
+        out.append((raw, value, set(counted_after(tokens, i)), near(max(found, 0))))
     return out

@@ -77,7 +77,7 @@ class Evidence:
     clause_polarity: tuple[tuple[frozenset[str], bool], ...] = field(default=(), hash=False)
 
 
-def _tokens(text: str) -> list[tuple[str, str, float | None]]:
+def tokenize(text: str) -> list[tuple[str, str, float | None]]:
     """(raw token, lower-case stem, number value or None), number-word runs merged into one."""
     raw = re.findall(r"[A-Za-z\u00C0-\u024F]+(?:['’][A-Za-z]+)?|\d+(?:[.,]\d+)*|n['’]t|[,;:()]", text)
     out: list[tuple[str, str, float | None]] = []
@@ -111,7 +111,7 @@ def _tokens(text: str) -> list[tuple[str, str, float | None]]:
     return out
 
 
-def _is_content(low: str) -> bool:
+def is_content(low: str) -> bool:
     return low not in STOPWORDS and low not in HEDGES and len(low) > 1
 
 
@@ -121,11 +121,11 @@ def _bindings(tokens: list[tuple[str, str, float | None]]) -> dict[float, set[st
     for i, (_raw, _low, value) in enumerate(tokens):
         if value is None:
             continue
-        bound.setdefault(value, set()).update(_counted(tokens, i))
+        bound.setdefault(value, set()).update(counted_after(tokens, i))
     return bound
 
 
-def _counted(tokens: list[tuple[str, str, float | None]], i: int) -> list[str]:
+def counted_after(tokens: list[tuple[str, str, float | None]], i: int) -> list[str]:
     """The content stems right after the number at `i`, up to two, stopping at 'and' or punctuation."""
     found: list[str] = []
     for _r, low, v in tokens[i + 1 : i + 6]:
@@ -133,7 +133,7 @@ def _counted(tokens: list[tuple[str, str, float | None]], i: int) -> list[str]:
             break
         if low in _CALENDAR:
             return []
-        if v is None and _is_content(low):
+        if v is None and is_content(low):
             found.append(stem(low))
             if len(found) == _BOUND_WORDS:
                 break
@@ -148,12 +148,12 @@ def _negated(tokens: list[tuple[str, str, float | None]]) -> bool:
 @lru_cache(maxsize=8192)
 def claim_of(sentence: str) -> Claim:
     """The claim a sentence makes (numbers, bindings, names, events, polarity, terms)."""
-    tokens = _tokens(sentence)
+    tokens = tokenize(sentence)
     numbers = frozenset(v for _r, _l, v in tokens if v is not None)
     bindings = {(value, frozenset(words_)) for value, words_ in _bindings(tokens).items() if words_}
     names, terms, events = set(), set(), set()
     for i, (raw, low, value) in enumerate(tokens):
-        if value is not None or not _is_content(low):
+        if value is not None or not is_content(low):
             continue
         stemmed = stem(low)
         if stemmed in _EVENT_OF:
@@ -169,8 +169,8 @@ def claim_of(sentence: str) -> Claim:
 @lru_cache(maxsize=8192)
 def evidence_of(sentence: str) -> Evidence:
     """A passage sentence prepared for matching against claims."""
-    tokens = _tokens(sentence)
-    terms = frozenset(stem(low) for _r, low, v in tokens if v is None and _is_content(low))
+    tokens = tokenize(sentence)
+    terms = frozenset(stem(low) for _r, low, v in tokens if v is None and is_content(low))
     return Evidence(
         numbers=frozenset(v for _r, _l, v in tokens if v is not None),
         bound={k: frozenset(v) for k, v in _bindings(tokens).items()},
@@ -187,7 +187,7 @@ def _clause_polarity(tokens: list[tuple[str, str, float | None]]) -> list[tuple[
     for token in [*tokens, (",", ",", None)]:
         if token[1] in _BOUNDARIES:
             if current:
-                out.append((frozenset(stem(low) for _r, low, v in current if v is None and _is_content(low)),
+                out.append((frozenset(stem(low) for _r, low, v in current if v is None and is_content(low)),
                             _negated(current)))
             current = []
         else:
@@ -296,16 +296,16 @@ def count_focus(question: str) -> frozenset[str]:
     if not match:
         return frozenset()
     focus: list[str] = []
-    for _raw, low, _v in _tokens(match.group(1)):
+    for _raw, low, _v in tokenize(match.group(1)):
         if low in _AUXILIARIES or low in ("of", "in", "at", "on", "from"):
             break
-        if _is_content(low):
+        if is_content(low):
             focus.append(stem(low))
     return frozenset(focus[:3])
 
 
 def gives_count_of(sentence: str, focus: frozenset[str]) -> bool:
     """Whether the sentence states a number of the thing counted (or a bare number)."""
-    bound = _bindings(_tokens(sentence))
+    bound = _bindings(tokenize(sentence))
     return any(not counted or any(_name_present(f, frozenset(counted)) for f in focus)
                for counted in bound.values())
