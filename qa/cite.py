@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from qa.accounts import attribute, count_queries, reported_figures, same_source, source_of
+from qa.accounts import count_queries, reported_figures
 from qa.chunk import sentence_spans
 from qa.prompt import ABSTAIN_TEXT
 from qa.records import Citation, Hit
+from qa.sources import attribute, source_of
 from qa.support import claim_of, count_focus, evidence_of, gives_count_of, supporting_passages, supports
 from qa.text import numbers, words
 
@@ -112,8 +113,7 @@ def ground(draft: str, hits: list[Hit], question: str = "") -> Grounded:
                                    f"{' '.join(sorted(focus))!r}: {sentence!r}")
             kept = answer_only
     sources: set[str] = set()
-    kept = [(_with_source(sentence, cited, hits, changes, sources), cited) for sentence, cited in kept
-            if not _misattributed(sentence, cited, hits, changes)]
+    kept = [(_with_source(sentence, cited, hits, changes, sources), cited) for sentence, cited in kept]
     kept += _other_reports(question, kept, hits, changes, sources)
     if not kept:
         return Grounded(ABSTAIN_TEXT, [], True, reason, changes)
@@ -162,19 +162,6 @@ def _evidence_sentence(sentence: str, passage: Hit) -> str:
         if supports(claim, evidence_of(text[start:end])):
             return text[start:end]
     return ""
-
-
-def _misattributed(sentence: str, cited: list[int], hits: list[Hit], changes: list[str]) -> bool:
-    """Whether the sentence says 'X said ...' where its passage sentence names another source."""
-    claimed = source_of(sentence)
-    if not claimed or len(cited) != 1:
-        return False
-    actual = source_of(_evidence_sentence(sentence, hits[cited[0]]))
-    if not actual or same_source(actual, claimed):
-        return False
-    changes.append(f"removed a sentence attributed to {claimed!r}; its passage names {actual!r}: "
-                   f"{sentence!r}")
-    return True
 
 
 def _with_source(sentence: str, cited: list[int], hits: list[Hit], changes: list[str],

@@ -2,12 +2,13 @@
 
 A sentence is reduced to a `Claim`: the numbers it states (each bound to the word
 it counts), its names, its event words (killed, freed, captured ...), whether it
-is negated, and its other content words. A passage sentence supports the claim
-when it has every number bound to the same word, every name, the same event
-groups, the same polarity, and at least `MIN_COVERAGE` of all the claim's
-content. It does not understand paraphrase beyond stems and a few synonym
-groups, nor roles without numbers ("A masterminded B" vs "B masterminded A"):
-see docs/eval.md for its measured accuracy. No model is called here.
+is negated, the source it credits ("X said"), and its other content words. A
+passage sentence supports the claim when it has every number bound to the same
+word, every name, the same event groups, the same polarity, no other named source,
+and at least `MIN_COVERAGE` of all the claim's content. It does not understand
+paraphrase beyond stems and a few synonym groups, nor roles without numbers
+("A masterminded B" vs "B masterminded A"): see docs/eval.md for its measured accuracy.
+No model is called here.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from functools import lru_cache
 
 from qa.chunk import sentence_spans
 from qa.records import Hit
+from qa.sources import same_source, source_of
 from qa.text import NUMBER_WORDS, ORDINALS, STOPWORDS, stem, words
 from qa.text import numbers as parse_numbers
 
@@ -59,6 +61,7 @@ class Claim:
     events: frozenset[str] = frozenset()
     negated: bool = False
     terms: frozenset[str] = frozenset()
+    source: str = ""  # who the sentence says is speaking ("X said ..."), if anyone
 
     @property
     def has_content(self) -> bool:
@@ -75,6 +78,7 @@ class Evidence:
     events: frozenset[str]
     negated: bool
     clause_polarity: tuple[tuple[frozenset[str], bool], ...] = field(default=(), hash=False)
+    source: str = ""
 
 
 def tokenize(text: str) -> list[tuple[str, str, float | None]]:
@@ -163,7 +167,8 @@ def claim_of(sentence: str) -> Claim:
         else:
             terms.add(stemmed)
     return Claim(numbers=numbers, bindings=frozenset(bindings), names=frozenset(names),
-                 events=frozenset(events), negated=_negated(tokens), terms=frozenset(terms - names))
+                 events=frozenset(events), negated=_negated(tokens), terms=frozenset(terms - names),
+                 source=source_of(sentence))
 
 
 @lru_cache(maxsize=8192)
@@ -178,6 +183,7 @@ def evidence_of(sentence: str) -> Evidence:
         events=frozenset(_EVENT_OF[t] for t in terms if t in _EVENT_OF),
         negated=_negated(tokens),
         clause_polarity=tuple(_clause_polarity(tokens)),
+        source=source_of(sentence),
     )
 
 
@@ -229,6 +235,8 @@ def supports(claim: Claim, evidence: Evidence) -> bool:
         return False
     if not claim.events <= evidence.events or not _polarity_matches(claim, evidence):
         return False
+    if claim.source and evidence.source and not same_source(claim.source, evidence.source):
+        return False  # "the board said X" is not supported by "Haugen said X"
     total = len(claim.numbers) + len(claim.names) + len(claim.terms)
     if total == 0:
         return bool(claim.events)

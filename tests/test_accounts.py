@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from qa.accounts import CountQuery, attribute, count_queries, reported_figures, same_source, source_of
+from qa.accounts import CountQuery, count_queries, reported_figures
 from qa.cite import ground
 from qa.prompt import ABSTAIN_TEXT
 from qa.records import Hit
+from qa.sources import attribute, same_source, source_of
 
 
 def _hit(n: int, text: str) -> Hit:
@@ -71,6 +72,7 @@ def test_attribute_prefixes_the_source_unless_one_is_named():
         "The governor said 12 miners were rescued"
     assert same_source("France President Francois Hollande", "French President Francois Hollande")
     assert not same_source("an Algerian security source", "the state media")
+    assert same_source("officials", "the state media")  # generic: could be anyone
 
 
 def test_answer_attributes_its_figure_and_adds_the_other_source():
@@ -91,7 +93,7 @@ def test_same_figure_twice_is_not_added():
 def test_misattributed_figure_is_removed_and_the_sources_quoted():
     g = ground("The mining union said twelve miners were rescued [1].", HITS,
                question="How many miners were rescued?")
-    assert any("attributed to 'The mining union'" in c for c in g.changes)
+    assert "removed unsupported sentence: 'The mining union said twelve miners were rescued.'" in g.changes
     assert g.text.startswith("Twelve miners were rescued on Monday, the regional governor said [1].")
     assert "The mining union said 15 miners" in g.text
 
@@ -108,3 +110,11 @@ def test_sourced_figures_answer_when_the_draft_fails():
     assert not g.abstained
     assert g.text.startswith("Twelve miners were rescued on Monday, the regional governor said [1].")
     assert "removed unsupported sentence: '300 miners were rescued.'" in g.changes
+
+
+def test_inverted_reporting_verb_and_a_wrong_source_is_unsupported():
+    passage = "The chief executive should resign, said Jane Doe, a former employee."
+    assert source_of(passage) == "Jane Doe"
+    hit = _hit(6, passage)
+    assert ground("The company's board said the chief executive should resign [1].", [hit]).abstained
+    assert not ground("Jane Doe said the chief executive should resign [1].", [hit]).abstained
