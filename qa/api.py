@@ -20,7 +20,7 @@ from pathlib import Path
 from qa.cite import ground
 from qa.embed import Embedder, SentenceTransformerEmbedder
 from qa.errors import InvalidQuestionError, QuestionTooLongError
-from qa.generate import Generator, TransformersGenerator
+from qa.generate import Generator, TransformersGenerator, llm_backend
 from qa.indexer import IndexReport, ensure_seed_index, index_paths, remove_articles
 from qa.prompt import ABSTAIN_TEXT, build_messages, build_rewrite_messages
 from qa.records import Answer, Hit
@@ -87,7 +87,9 @@ class Assistant:
     def generator(self) -> Generator:
         """The language model (shared per process; loaded on first answer)."""
         if self._generator is None:
-            self._generator = shared_generator(self.settings.llm_model)
+            backend = self.settings.llm_backend
+            self._generator = (shared_generator(self.settings.llm_model, backend=backend) if backend
+                               else shared_generator(self.settings.llm_model))
         return self._generator
 
     @property
@@ -221,19 +223,30 @@ def shared_embedder(model: str | None = None) -> Embedder:
         return _embedders[key]
 
 
-def shared_generator(model: str | None = None) -> Generator:
-    """One generator per model setting per process."""
-    key = model or os.environ.get("QA_LLM_MODEL") or ""
+def shared_generator(model: str | None = None, backend: str | None = None) -> Generator:
+    """One generator per model and backend setting per process.
+
+    `backend` is "transformers" or "llama.cpp" (default: env QA_LLM_BACKEND, else
+    `qa.generate.DEFAULT_LLM_BACKEND`); both run the same model setting.
+    """
+    backend = llm_backend(backend)
+    key = f"{backend}|{model or os.environ.get('QA_LLM_MODEL') or ''}"
     with _shared_lock:
         if key not in _generators:
-            _generators[key] = TransformersGenerator(model)
+            if backend == "llama.cpp":
+                from qa.generate_llamacpp import LlamaCppGenerator
+
+                _generators[key] = LlamaCppGenerator(model)
+            else:
+                _generators[key] = TransformersGenerator(model)
         return _generators[key]
 
 
 def get_assistant(index_dir: str | Path | None = None) -> Assistant:
     """The shared assistant for an index folder (the default index when None)."""
     settings = Settings.from_env(index_dir=index_dir)
-    key = (str(settings.index_dir.resolve()), settings.embed_model, settings.llm_model)
+    key = (str(settings.index_dir.resolve()), settings.embed_model, settings.llm_model,
+           settings.llm_backend)
     with _shared_lock:
         assistant = _assistants.get(key)
     if assistant is None:

@@ -23,6 +23,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def _add_llm(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--llm-model", help="answering model: name, .gguf file, folder or hub id "
                         "($QA_LLM_MODEL; default qwen2.5-coder-0.5b)")
+    from qa.generate import DEFAULT_LLM_BACKEND, LLM_BACKENDS
+
+    parser.add_argument("--llm-backend", choices=LLM_BACKENDS,
+                        help="runtime for the answering model ($QA_LLM_BACKEND; default "
+                        f"{DEFAULT_LLM_BACKEND})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +81,7 @@ def _settings(args: argparse.Namespace):
     return Settings.from_env(index_dir=getattr(args, "index_dir", None),
                              embed_model=getattr(args, "embed_model", None),
                              llm_model=getattr(args, "llm_model", None),
+                             llm_backend=getattr(args, "llm_backend", None),
                              passages=getattr(args, "passages", None),
                              max_new_tokens=getattr(args, "max_new_tokens", None))
 

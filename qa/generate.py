@@ -2,8 +2,10 @@
 
 `Generator.stream(messages)` yields text pieces of the reply to a chat. The
 transformers adapter loads its model lazily, once, and runs one generation at
-a time (others wait on a lock). This is the one module that knows the model
-runtime; it does not build prompts or check citations.
+a time (others wait on a lock). The llama.cpp adapter (`qa.generate_llamacpp`)
+does the same on the GGUF file itself; `LLM_BACKENDS` names the two. These are
+the only modules that know a model runtime; they do not build prompts or check
+citations.
 """
 
 from __future__ import annotations
@@ -17,11 +19,47 @@ from qa.errors import ModelLoadError
 
 Message = dict[str, str]
 
+LLM_BACKENDS = ("transformers", "llama.cpp")
+DEFAULT_LLM_BACKEND = "transformers"
+LLM_BACKEND_ENV = "QA_LLM_BACKEND"
+_BACKEND_ALIASES = {"transformers": "transformers", "hf": "transformers", "torch": "transformers",
+                    "llama.cpp": "llama.cpp", "llamacpp": "llama.cpp", "llama-cpp": "llama.cpp",
+                    "llama_cpp": "llama.cpp"}
+
+
+def llm_backend(value: str | None = None) -> str:
+    """The backend setting: argument, else env QA_LLM_BACKEND, else the default; normalised.
+
+    Raises ModelLoadError for a name that is not one of `LLM_BACKENDS`.
+    """
+    name = (value or os.environ.get(LLM_BACKEND_ENV, "")).strip().lower() or DEFAULT_LLM_BACKEND
+    if name not in _BACKEND_ALIASES:
+        raise ModelLoadError(f"unknown LLM backend {name!r}: use one of {', '.join(LLM_BACKENDS)}")
+    return _BACKEND_ALIASES[name]
+
+
+def threads_setting(threads: int | None = None) -> int:
+    """Threads for a model runtime: argument, else env QA_THREADS, else all cores."""
+    value = os.environ.get("QA_THREADS", "").strip()
+    return threads or (int(value) if value.isdigit() else 0) or (os.cpu_count() or 1)
+
+
+def is_looping(ids) -> bool:
+    """The loop rule on a plain token-id sequence: one token 8 times running, or a pair 6 times."""
+    tail = list(ids[-12:])
+    if len(tail) < 12:
+        return False
+    return all(t == tail[-1] for t in tail[-8:]) or tail[:-2] == tail[2:]
+
 
 class Generator(ABC):
     """Streams a reply to chat messages ([{"role": ..., "content": ...}])."""
 
     name: str = "generator"
+    backend: str = ""
+    # Token counts of the last finished generation: {"prompt_tokens": n, "new_tokens": n}
+    # (real backends set it; a shared generator serialises runs, so read it right after).
+    last_usage: dict[str, int] | None = None
 
     @abstractmethod
     def stream(self, messages: list[Message], max_new_tokens: int = 160) -> Iterator[str]:
@@ -47,10 +85,12 @@ def _stop_on_loops(input_ids, scores, **kwargs):
 class TransformersGenerator(Generator):
     """A causal LM through transformers on the CPU in float32 (default: Qwen2.5-Coder-0.5B)."""
 
+    backend = "transformers"
+
     def __init__(self, model: str | None = None, threads: int | None = None) -> None:
         self.spec = model or os.environ.get("QA_LLM_MODEL") or None
         self.name = self.spec or "default"
-        self.threads = threads or int(os.environ.get("QA_THREADS", "0")) or (os.cpu_count() or 1)
+        self.threads = threads_setting(threads)
         self._model = None
         self._tokenizer = None
         self._load_lock = threading.Lock()
@@ -90,13 +130,19 @@ class TransformersGenerator(Generator):
                                                return_tensors="pt", return_dict=True)
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
         errors: list[BaseException] = []
+        prompt_tokens = int(inputs["input_ids"].shape[1])
+        usage = {"prompt_tokens": prompt_tokens, "new_tokens": 0}
+
+        def stop(input_ids, scores, **kwargs):
+            usage["new_tokens"] = int(input_ids.shape[1]) - prompt_tokens
+            return _stop_on_loops(input_ids, scores, **kwargs)
 
         def run() -> None:
             try:
                 with torch.inference_mode():
                     model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                    streamer=streamer, pad_token_id=tokenizer.eos_token_id,
-                                   stopping_criteria=[_stop_on_loops])
+                                   stopping_criteria=[stop])
             except BaseException as exc:
                 errors.append(exc)
                 streamer.end()
@@ -106,5 +152,6 @@ class TransformersGenerator(Generator):
             worker.start()
             yield from (piece for piece in streamer if piece)
             worker.join()
+            self.last_usage = usage
         if errors:
             raise ModelLoadError(f"generation failed: {errors[0]}") from errors[0]

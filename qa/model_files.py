@@ -43,6 +43,7 @@ __all__ = [
     "cache_root",
     "llm_display_name",
     "resolve_embedding_model",
+    "resolve_gguf",
     "resolve_llm",
 ]
 
@@ -285,6 +286,79 @@ def resolve_llm(
     if _looks_like_path(name):
         raise ModelLoadError(f"LLM folder not found: {name}")
     return name
+
+
+def resolve_gguf(
+    spec: str | None = None, cache_dir: Path | None = None, progress: bool = True
+) -> Path:
+    """Turn an LLM setting into a local GGUF file (for runtimes that load GGUF directly).
+
+    Order of the setting as in ``resolve_llm``.
+    - a known name (see ``GGUF_MODELS``): its parts are concatenated once into
+      ``<cache>/gguf/<name>-<sha12>/<file>.gguf`` and checked against the pinned sha256
+      (under a file lock; a partial file never takes the final name); later calls
+      return that file at once if its size is right (no hashing, no package needed);
+    - a path to a ``.gguf`` file: returned resolved, not checked;
+    - anything else (a folder or a hub id) raises ModelLoadError: there is no GGUF.
+    Raises ModelLoadError on a missing package, a bad checksum or a missing file.
+    """
+    name = _setting(spec, LLM_ENV, DEFAULT_LLM)
+    known = GGUF_MODELS.get(name.lower())
+    if known is None:
+        local = Path(name).expanduser()
+        if name.lower().endswith(".gguf"):
+            if not local.is_file():
+                raise ModelLoadError(f"GGUF file not found: {name}")
+            return local.resolve()
+        raise ModelLoadError(
+            f"{name!r} is not a GGUF file or a known model name ({', '.join(GGUF_MODELS)}); "
+            "the llama.cpp backend loads GGUF files only"
+        )
+    folder = cache_root(cache_dir) / "gguf" / f"{known.name}-{known.sha256[:12]}"
+    final = folder / known.gguf_name
+    if _is_verified_gguf(final, known):
+        return final
+    for part in known.parts:  # fail fast, before creating any cache folder
+        _locate(part, known)
+    from filelock import FileLock, Timeout
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelLoadError(f"cannot create model cache {folder}: {exc}") from exc
+    lock = FileLock(str(folder / ".lock"), timeout=_LOCK_TIMEOUT_S)
+    try:
+        with lock:
+            if _is_verified_gguf(final, known):  # another process finished while we waited
+                return final
+            for stale in folder.glob(".tmp-*"):  # left by a crashed run
+                stale.unlink(missing_ok=True)
+            tmp = folder / f".tmp-{os.getpid()}-{known.gguf_name}"
+            _assemble(known, tmp, progress)  # deletes tmp on a size or checksum mismatch
+            (folder / MARKER_NAME).write_text(
+                json.dumps({"source": known.name, "sha256": known.sha256, "bytes": known.size}),
+                encoding="utf-8",
+            )
+            os.replace(tmp, final)
+    except Timeout as exc:
+        raise ModelLoadError(
+            f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process "
+            f"assembling {known.name} (lock {lock.lock_file})"
+        ) from exc
+    except OSError as exc:
+        raise ModelLoadError(f"could not write {final}: {exc}") from exc
+    _note(progress, f"assembled and verified {known.name}: {final}")
+    return final
+
+
+def _is_verified_gguf(path: Path, model: GGUFModel) -> bool:
+    """True if ``path`` was assembled and sha256-checked for ``model`` (marker and size)."""
+    try:
+        info = json.loads((path.parent / MARKER_NAME).read_text(encoding="utf-8"))
+        size = path.stat().st_size
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and info.get("sha256") == model.sha256 and size == model.size
 
 
 def _safe(text: str) -> str:

@@ -44,6 +44,7 @@ class Settings:
     index_dir: Path = field(default_factory=default_index_dir)
     embed_model: str | None = None
     llm_model: str | None = None
+    llm_backend: str | None = None  # "transformers" | "llama.cpp"; None: QA_LLM_BACKEND or default
     passages: int = 4
     max_new_tokens: int = 96
     min_relevance: float = 0.25
@@ -55,6 +56,7 @@ class Settings:
         base = cls(
             embed_model=os.environ.get("QA_EMBED_MODEL") or None,
             llm_model=os.environ.get("QA_LLM_MODEL") or None,
+            llm_backend=os.environ.get("QA_LLM_BACKEND", "").strip() or None,
             passages=_env_int("QA_PASSAGES", 4),
             max_new_tokens=_env_int("QA_MAX_NEW_TOKENS", 96),
             min_relevance=_env_float("QA_MIN_RELEVANCE", 0.25),
