@@ -17,7 +17,16 @@ from qa.chunk import sentence_spans
 from qa.prompt import ABSTAIN_TEXT
 from qa.records import Citation, Hit
 from qa.sources import attribute, source_of
-from qa.support import claim_of, count_focus, evidence_of, gives_count_of, supporting_passages, supports
+from qa.support import (
+    asks_for_time,
+    claim_of,
+    count_focus,
+    evidence_of,
+    gives_count_of,
+    states_time,
+    supporting_passages,
+    supports,
+)
 from qa.text import numbers, words
 
 __all__ = ["MARKER_RE", "Grounded", "draft_sentences", "ground", "is_abstention", "parse_markers",
@@ -87,7 +96,8 @@ def ground(draft: str, hits: list[Hit], question: str = "") -> Grounded:
     """Check every sentence of `draft` against `hits` and build the cited answer.
 
     With the `question`, an answer to "how many X" must count X: a sentence whose
-    numbers count something else is removed (it may be true, but it is no answer).
+    numbers count something else is removed (it may be true, but it is no answer); an
+    answer to "what date / which year ..." must state a time somewhere, or it abstains.
     A kept figure is attributed to the source its passage names ("According to
     state media, ..."), and figures for X that other named sources give in the
     passages are added, cited, so differing accounts are all shown.
@@ -112,6 +122,10 @@ def ground(draft: str, hits: list[Hit], question: str = "") -> Grounded:
                     changes.append(f"removed a sentence that counts something other than "
                                    f"{' '.join(sorted(focus))!r}: {sentence!r}")
             kept = answer_only
+        if kept and asks_for_time(question) and not any(states_time(sentence) for sentence, _ in kept):
+            changes.append("removed every sentence: none states the date or time asked for")
+            reason = "no sentence gives the date or time asked for"
+            kept = []
     sources: set[str] = set()
     kept = [(_with_source(sentence, cited, hits, changes, sources), cited) for sentence, cited in kept]
     kept += _other_reports(question, kept, hits, changes, sources)

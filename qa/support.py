@@ -317,3 +317,25 @@ def gives_count_of(sentence: str, focus: frozenset[str]) -> bool:
     bound = _bindings(tokenize(sentence))
     return any(not counted or any(_name_present(f, frozenset(counted)) for f in focus)
                for counted in bound.values())
+
+
+_TIME_QUESTION_RE = re.compile(
+    r"\b(?:what|which)\s+(?:exact\s+)?(?:date|day|year|month|time|century|decade|season)\b", re.IGNORECASE)
+_TIME_WORDS = frozenset(
+    "today yesterday tomorrow tonight ago century centuries decade decades morning afternoon evening "
+    "night dawn dusk midnight noon weekend spring summer autumn fall winter earlier later".split()
+)
+
+
+def asks_for_time(question: str) -> bool:
+    """Whether the question asks for a date, day, year, month, time, century or decade."""
+    return bool(_TIME_QUESTION_RE.search(question))
+
+
+def states_time(sentence: str) -> bool:
+    """Whether the sentence states a time: a month or weekday, a year or decade, a clock time,
+    or a word like 'yesterday' or 'century'."""
+    if re.search(r"\b\d{1,2}[:.]\d{2}\b|\b\d{3,4}s?\b|\b\d{1,2}(?:st|nd|rd|th)\b", sentence):
+        return True
+    lows = {w.lower() for w in words(sentence)}
+    return bool(lows & (_CALENDAR | _TIME_WORDS)) or any(w in ORDINALS for w in lows if w.endswith("th"))

@@ -121,3 +121,15 @@ def test_preambles_and_echoed_headings_are_dropped_before_the_check(draft):
     g = ground(draft, HITS)
     assert not g.abstained and g.text.endswith("650 hostages were freed [1].")
     assert not g.text.startswith(("Based", "According to the articles", "("))
+
+
+def test_a_date_question_needs_a_time_in_the_answer():
+    from qa.support import asks_for_time, states_time
+
+    assert asks_for_time("On what date were the hostages captured?")
+    assert asks_for_time("In which year did the war end?") and not asks_for_time("Who led the raid?")
+    assert states_time("They were captured on January 16.") and states_time("in the 1990s")
+    assert states_time("It ended on Thursday.") and not states_time("650 hostages were freed.")
+    g = ground("State media reported that 650 hostages were freed [1].", HITS,
+               question="On what date were the hostages freed?")
+    assert g.abstained and g.abstain_reason == "no sentence gives the date or time asked for"
