@@ -335,7 +335,8 @@ def asks_for_time(question: str) -> bool:
 def states_time(sentence: str) -> bool:
     """Whether the sentence states a time: a month or weekday, a year or decade, a clock time,
     or a word like 'yesterday' or 'century'."""
-    if re.search(r"\b\d{1,2}[:.]\d{2}\b|\b\d{3,4}s?\b|\b\d{1,2}(?:st|nd|rd|th)\b", sentence):
+    if re.search(r"\b\d{1,2}[:.]\d{2}\b|\b(?:1\d{3}|20\d{2})s?\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b\d+ (?:BC|AD|BCE|CE)\b",
+                 sentence):
         return True
     lows = {w.lower() for w in words(sentence)}
     return bool(lows & (_CALENDAR | _TIME_WORDS)) or any(w in ORDINALS for w in lows if w.endswith("th"))
