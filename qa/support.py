@@ -321,6 +321,9 @@ def gives_count_of(sentence: str, focus: frozenset[str]) -> bool:
 
 _TIME_QUESTION_RE = re.compile(
     r"\b(?:what|which)\s+(?:exact\s+)?(?:date|day|year|month|time|century|decade|season)\b", re.IGNORECASE)
+# A clock time, a year 1000-2099 or its decade, a day of the month, or a year BC/AD.
+_TIME_NUMBER_RE = re.compile(
+    r"\b\d{1,2}[:.]\d{2}\b|\b(?:1\d{3}|20\d{2})s?\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b\d+ (?:BC|AD|BCE|CE)\b")
 _TIME_WORDS = frozenset(
     "today yesterday tomorrow tonight ago century centuries decade decades morning afternoon evening "
     "night dawn dusk midnight noon weekend spring summer autumn fall winter earlier later".split()
@@ -335,8 +338,7 @@ def asks_for_time(question: str) -> bool:
 def states_time(sentence: str) -> bool:
     """Whether the sentence states a time: a month or weekday, a year or decade, a clock time,
     or a word like 'yesterday' or 'century'."""
-    if re.search(r"\b\d{1,2}[:.]\d{2}\b|\b(?:1\d{3}|20\d{2})s?\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b\d+ (?:BC|AD|BCE|CE)\b",
-                 sentence):
+    if _TIME_NUMBER_RE.search(sentence):
         return True
     lows = {w.lower() for w in words(sentence)}
     return bool(lows & (_CALENDAR | _TIME_WORDS)) or any(w in ORDINALS for w in lows if w.endswith("th"))
