@@ -133,8 +133,12 @@ class TransformersGenerator(Generator):
         prompt_tokens = int(inputs["input_ids"].shape[1])
         usage = {"prompt_tokens": prompt_tokens, "new_tokens": 0}
 
+        cancelled = threading.Event()
+
         def stop(input_ids, scores, **kwargs):
             usage["new_tokens"] = int(input_ids.shape[1]) - prompt_tokens
+            if cancelled.is_set():  # the reader went away (a Stop button): end now
+                return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
             return _stop_on_loops(input_ids, scores, **kwargs)
 
         def run() -> None:
@@ -150,8 +154,11 @@ class TransformersGenerator(Generator):
         with self._run_lock:
             worker = threading.Thread(target=run, daemon=True)
             worker.start()
-            yield from (piece for piece in streamer if piece)
-            worker.join()
-            self.last_usage = usage
+            try:
+                yield from (piece for piece in streamer if piece)
+            finally:  # also when the reader closes this generator early
+                cancelled.set()
+                worker.join()
+                self.last_usage = usage
         if errors:
             raise ModelLoadError(f"generation failed: {errors[0]}") from errors[0]

@@ -72,3 +72,16 @@ def test_cli_ask_json_end_to_end(tmp_path):
     data = json.loads(run.stdout)
     assert "Belmokhtar" in data["text"] and not data["abstained"]
     assert data["citations"][0]["doc_id"] == "000_6ad931cbaa20b811"
+
+
+def test_closing_the_stream_stops_the_model():
+    """A reader that stops early (the UI's Stop button) ends generation, not after max tokens."""
+    from qa.api import shared_generator
+
+    generator = shared_generator()
+    stream = generator.stream([{"role": "user", "content": "Count from one to two hundred in words."}], 200)
+    for i, _piece in enumerate(stream):
+        if i == 3:
+            break
+    stream.close()
+    assert 0 < generator.last_usage["new_tokens"] < 30
