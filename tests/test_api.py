@@ -53,7 +53,15 @@ def test_irrelevant_question_abstains_without_calling_the_model(seed_index, embe
 def test_model_saying_it_does_not_know_abstains(seed_index, embedder):
     assistant = Assistant(embedder=embedder, generator=ExtractiveGenerator(reply="I don't know."),
                           settings=Settings(index_dir=seed_index, min_relevance=0.0))
-    assert assistant.ask("How many hostages were freed?").abstained
+    assert assistant.ask("Which group led the attack on the gas plant?").abstained
+
+
+def test_attributed_figures_answer_when_the_model_does_not_know(seed_index, embedder):
+    assistant = Assistant(embedder=embedder, generator=ExtractiveGenerator(reply="I don't know."),
+                          settings=Settings(index_dir=seed_index, min_relevance=0.0))
+    answer = assistant.ask("How many hostages were freed?")
+    assert not answer.abstained and "650 hostages have been freed" in answer.text
+    assert any("that The state media gives" in c for c in answer.changes)
 
 
 def test_invented_answer_is_removed(seed_index, embedder):
