@@ -50,7 +50,7 @@ def retrieve(store: IndexStore, embedder: Embedder, question: str, k: int = 5,
         if any(is_near_duplicate(terms, other) for other in kept_terms):
             continue
         if chunk_id not in dense_scores:
-            dense_scores[chunk_id] = float(store.vectors.reconstruct(chunk_id) @ query_vector)
+            dense_scores[chunk_id] = float(store.vector(chunk_id) @ query_vector)
         article = store.articles[chunk.doc_id]
         hits.append(Hit(doc_id=chunk.doc_id, chunk_id=chunk_id, text=chunk.text, score=fused,
                         title=article.title, start=chunk.start, end=chunk.end,

@@ -1,4 +1,4 @@
-"""The on-disk index: FAISS vectors, passage table, BM25, manifest; the one module that knows FAISS.
+"""The on-disk index: vectors, passage table, BM25, manifest (FAISS only via qa.vector_index).
 
 Layout of an index folder:
 
@@ -11,8 +11,10 @@ A save writes a complete new generation folder, fsyncs it, then swaps CURRENT
 A load reads each file once, checks it against the manifest's size and sha256,
 and retries when a writer swapped CURRENT underneath it.
 
-FAISS ids are chunk ids (IndexIDMap2 over IndexFlatIP). `remove_ids` on a flat
-index deletes the vectors physically (the arrays shrink, `ntotal` drops), so
+FAISS ids are chunk ids. `qa.vector_index` picks the index type by size (exact
+IndexIDMap2 over IndexFlatIP for small collections, IVF-Flat above
+`vector_index.POLICY.flat_max`) and rebuilds it only on the rare transitions its
+policy names; both types delete removed vectors physically (`ntotal` drops), so
 deletions never pile up and no compaction step is needed; chunk ids are never
 reused. This module does not read files, chunk text or run models: callers pass
 articles and an embedder in.
@@ -33,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa import vector_index
 from qa.chunk import ChunkSettings, chunk_article
 from qa.embed import Embedder
 from qa.errors import (
@@ -175,12 +178,9 @@ class IndexStore:
     def create(cls, root: str | Path, embedding_model: str, dimension: int,
                chunking: ChunkSettings | None = None) -> IndexStore:
         """A new, empty index in memory (nothing is written until `save`)."""
-        import faiss
-
         manifest = Manifest(format_version=FORMAT_VERSION, embedding_model=embedding_model,
                             dimension=dimension, chunking=asdict(chunking or ChunkSettings()))
-        vectors = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-        return cls(Path(root), manifest, {}, {}, vectors)
+        return cls(Path(root), manifest, {}, {}, vector_index.new_flat(dimension))
 
     @classmethod
     def exists(cls, root: str | Path) -> bool:
@@ -212,8 +212,6 @@ class IndexStore:
 
     @classmethod
     def _load_generation(cls, root: Path, gen: Path) -> IndexStore:
-        import faiss
-
         def damaged(why: object) -> IndexCorruptError:
             return IndexCorruptError(
                 f"index at {root} is damaged: {why} (rebuild it with qa index --rebuild PATH...)"
@@ -235,16 +233,13 @@ class IndexStore:
                 if not 0 <= start < end <= len(article.text) or cid in chunks:
                     raise ValueError(f"passage {cid} has bad offsets or a repeated id")
                 chunks[cid] = Chunk(cid, row["doc_id"], start, end, article.text[start:end])
-            vectors = faiss.deserialize_index(np.frombuffer(data["vectors.faiss"], dtype=np.uint8))
+            vectors = vector_index.from_bytes(data["vectors.faiss"])
         except (ValueError, KeyError, TypeError, RuntimeError, UnicodeDecodeError, RecursionError) as exc:
             raise damaged(f"{type(exc).__name__}: {exc}") from exc
-        if not isinstance(vectors, faiss.IndexIDMap2):
-            raise damaged(f"vectors.faiss holds a {type(vectors).__name__}, not an IndexIDMap2")
-        if vectors.ntotal != len(chunks) or vectors.d != manifest.dimension:
-            raise damaged(f"{vectors.ntotal} vectors of {vectors.d} dims for {len(chunks)} passages "
-                          f"of {manifest.dimension} dims")
-        if set(faiss.vector_to_array(vectors.id_map).tolist()) != set(chunks):
-            raise damaged("the vector ids do not match the passage ids")
+        try:
+            vector_index.verify(vectors, manifest.dimension, set(chunks))
+        except ValueError as exc:
+            raise damaged(f"vectors.faiss: {exc}") from exc
         if set(articles) != set(manifest.articles) or any(
             manifest.articles[d].get("content_hash") != a.content_hash for d, a in articles.items()
         ):
@@ -301,7 +296,7 @@ class IndexStore:
         for article in todo:
             (report.updated if article.doc_id in self.manifest.articles else report.added).append(
                 article.doc_id)
-        self.remove([a.doc_id for a in todo if a.doc_id in self.manifest.articles])
+        self._remove([a.doc_id for a in todo if a.doc_id in self.manifest.articles])
         per_doc: dict[str, int] = {}
         for chunk in new_chunks:
             per_doc[chunk.doc_id] = per_doc.get(chunk.doc_id, 0) + 1
@@ -312,11 +307,10 @@ class IndexStore:
                 "published": article.published, "chars": len(article.text),
                 "chunks": per_doc.get(article.doc_id, 0), "source_path": article.source_path,
             }
-        ids = np.array([c.chunk_id for c in new_chunks], dtype=np.int64)
-        if len(ids):
-            self.vectors.add_with_ids(vectors, ids)
+        vector_index.add(self.vectors, vectors, np.array([c.chunk_id for c in new_chunks], np.int64))
         for chunk in new_chunks:
             self.chunks[chunk.chunk_id] = chunk
+        self.vectors = vector_index.fit(self.vectors)
         self.manifest.next_chunk_id = next_id
         report.chunks_embedded = len(new_chunks)
         self._bm25 = None
@@ -336,14 +330,18 @@ class IndexStore:
     def remove(self, doc_ids: Iterable[str]) -> list[str]:
         """Delete articles and all their passages; returns the doc ids that were present.
 
-        The vectors go at once (IndexFlat shifts its arrays), so `vectors.ntotal` always
-        equals the number of passages: there is nothing to compact later.
+        The vectors go at once (both index types shrink their arrays), so `vectors.ntotal`
+        always equals the number of passages: there is nothing to compact later.
         """
+        present = self._remove(doc_ids)
+        self.vectors = vector_index.fit(self.vectors)
+        return present
+
+    def _remove(self, doc_ids: Iterable[str]) -> list[str]:
         doc_ids = set(doc_ids)
         present = [d for d in doc_ids if d in self.manifest.articles]
         gone = [cid for cid, c in self.chunks.items() if c.doc_id in doc_ids]
-        if gone:
-            self.vectors.remove_ids(np.array(gone, dtype=np.int64))
+        vector_index.remove(self.vectors, np.array(gone, dtype=np.int64))
         for cid in gone:
             del self.chunks[cid]
         for doc_id in present:
@@ -357,9 +355,12 @@ class IndexStore:
         """(chunk_id, cosine) of the k nearest passages."""
         if not self.chunks or k <= 0:
             return []
-        scores, ids = self.vectors.search(np.asarray(query_vector, np.float32).reshape(1, -1),
-                                          min(k, len(self.chunks)))
+        scores, ids = vector_index.search(self.vectors, query_vector, min(k, len(self.chunks)))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+
+    def vector(self, chunk_id: int) -> np.ndarray:
+        """The stored (unit) vector of a passage; KeyError for an unknown chunk id."""
+        return vector_index.vector(self.vectors, chunk_id)
 
     def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk_id, BM25 score) of up to k passages sharing a stemmed term with the query."""
@@ -375,8 +376,6 @@ class IndexStore:
     # ---- saving --------------------------------------------------------------------------
     def save(self) -> Path:
         """Write a new generation and make it live atomically; returns its folder."""
-        import faiss
-
         self.root.mkdir(parents=True, exist_ok=True)
         previous = current_generation(self.root)
         self.manifest.generation = _next_generation(self.root)
@@ -389,7 +388,7 @@ class IndexStore:
                                                   "start": c.start, "end": c.end}
                                                  for c in sorted(self.chunks.values(),
                                                                  key=lambda c: c.chunk_id)))
-            faiss.write_index(self.vectors, str(tmp / "vectors.faiss"))
+            vector_index.write(self.vectors, tmp / "vectors.faiss")
             self.manifest.files = {
                 f: {"bytes": (tmp / f).stat().st_size, "sha256": _sha256(tmp / f)} for f in _DATA_FILES
             }
