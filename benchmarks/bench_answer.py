@@ -1,19 +1,33 @@
-"""Answer latency with the real models: cold start, and per-answer retrieve / first token / total.
+"""Answer latency with the real models: cold start, and per answer retrieve / prefill / decode, peak RSS.
 
     .venv/bin/python benchmarks/bench_answer.py [--questions N] [--llm-model NAME]
+        [--llm-backend transformers,llama.cpp] [--threads 1,2] [--passages 3,4]
+        [--max-new-tokens 64,96] [--load N] [--cold-runs 3]
 
-Cold start is measured in a fresh process (`python -m qa.cli ask ...`: imports, model
-loads from the cache, index load, one answer). Per-answer figures are medians over
-the seed-facts questions, asked in one warm process. Prints a Markdown table and
-writes benchmarks/results/answer.json. Machine noise is real: quote medians.
+Every comma list is a set of variants; the benchmark runs every combination. Each
+variant is one warm serving process (`--worker`, the `qa.api.Assistant` the app uses)
+that loads its models once; the questions (the seed facts, in file order) go to the
+variants interleaved, question by question, with the order rotated each question, so
+that a noisy machine slows every variant alike. Cold start is a fresh `python -m
+qa.cli ask` process (imports, model load from the cache, index load, one answer),
+also interleaved, median of `--cold-runs`.
+
+Per answer: retrieve; prefill = time to the first streamed piece after retrieval
+(prompt evaluation + the first token); decode = the rest of the generation;
+total (including the citation check). Tokens/s is new tokens after the first over
+decode time. Peak RSS is the serving process's ru_maxrss after all its answers.
+`--load N` runs N busy-looping processes meanwhile (CPU contention on purpose).
+Prints a Markdown table and writes benchmarks/results/answer.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -23,14 +37,82 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = ROOT / "qa" / "eval" / "data" / "seed_facts.jsonl"
+KNOBS = {"llm_backend": "QA_LLM_BACKEND", "threads": "QA_THREADS", "passages": "QA_PASSAGES",
+         "max_new_tokens": "QA_MAX_NEW_TOKENS"}
 
 
-def cold_start(env: dict[str, str]) -> float:
-    """Seconds from process start to a printed answer."""
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---- the serving process ----------------------------------------------------------------------
+
+
+def worker() -> None:
+    """Load the assistant once, then answer one question per stdin line with one JSON line."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "qa.cli", "ask", "Who masterminded the raid?"], env=env,
-                   check=True, capture_output=True, text=True)
-    return time.perf_counter() - started
+    from qa.api import Assistant
+
+    assistant = Assistant()
+    _ = assistant.store
+    generator = assistant.generator
+    generator.load()
+    print(json.dumps({"ready": True, "load_s": time.perf_counter() - started,
+                      "llm": generator.name, "backend": getattr(generator, "backend", ""),
+                      "rss_mb": peak_rss_mb()}), flush=True)
+    for line in sys.stdin:
+        question = line.strip()
+        if not question:
+            continue
+        answer = assistant.ask(question)
+        t = answer.timings
+        row = {"question": question, "abstained": answer.abstained, "draft": answer.draft,
+               "text": answer.text, "retrieve": t["retrieve"], "total": t["total"]}
+        if "generate" in t:
+            prefill = t["first_token"] - t.get("rewrite", 0.0) - t["retrieve"]
+            usage = generator.last_usage or {}
+            row.update(prefill=prefill, decode=max(0.0, t["generate"] - prefill),
+                       generate=t["generate"], prompt_tokens=usage.get("prompt_tokens"),
+                       new_tokens=usage.get("new_tokens"))
+        row["rss_mb"] = peak_rss_mb()
+        print(json.dumps(row), flush=True)
+
+
+# ---- the driver -------------------------------------------------------------------------------
+
+
+def parse_list(text: str | None, cast=str) -> list:
+    return [cast(v.strip()) for v in text.split(",") if v.strip()] if text else [None]
+
+
+def variant_env(base: dict[str, str], variant: dict) -> dict[str, str]:
+    env = dict(base)
+    for key, value in variant.items():
+        if value is not None:
+            env[KNOBS[key]] = str(value)
+    return env
+
+
+def label(variant: dict) -> str:
+    parts = [variant["llm_backend"] or "default"]
+    parts += [f"{k}={v}" for k, v in variant.items() if k != "llm_backend" and v is not None]
+    return " ".join(parts)
+
+
+def cold_start(env: dict[str, str]) -> tuple[float, float]:
+    """(seconds from process start to a printed answer, that process's peak RSS in MiB)."""
+    with tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "qa.cli", "ask", "Who masterminded the raid?"],
+                                env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            err.seek(0)
+            raise SystemExit(f"cold start failed ({proc.returncode}): {err.read().decode()[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024
 
 
 def pct(values: list[float], q: float) -> float:
@@ -38,49 +120,134 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def med(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarise(name: str, info: dict, rows: list[dict], colds: list[tuple[float, float]]) -> dict:
+    answered = [r for r in rows if "prefill" in r]
+    rates = [(r["new_tokens"] - 1) / r["decode"] for r in answered
+             if r.get("new_tokens") and r["new_tokens"] > 1 and r["decode"] > 0]
+    prefill_rates = [r["prompt_tokens"] / r["prefill"] for r in answered
+                     if r.get("prompt_tokens") and r["prefill"] > 0]
+    return {
+        "variant": name, "llm": info["llm"], "backend": info["backend"],
+        "cold_start_s_median": med(c[0] for c in colds),
+        "cold_start_peak_rss_mb_median": med(c[1] for c in colds),
+        "load_s": info["load_s"],
+        "questions": len(rows), "model_called": len(answered),
+        "retrieve_s_median": med(r["retrieve"] for r in rows),
+        "prefill_s_median": med(r["prefill"] for r in answered),
+        "decode_s_median": med(r["decode"] for r in answered),
+        "total_s_median": med(r["total"] for r in rows),
+        "total_s_p95": pct([r["total"] for r in rows], 0.95),
+        "answered_total_s_median": med(r["total"] for r in answered),
+        "prompt_tokens_median": med(r.get("prompt_tokens") for r in answered),
+        "new_tokens_median": med(r.get("new_tokens") for r in answered),
+        "prefill_tok_s_median": med(prefill_rates),
+        "decode_tok_s_median": med(rates),
+        "peak_rss_mb": max([info["rss_mb"]] + [r["rss_mb"] for r in rows]),
+        "abstained": sum(r["abstained"] for r in rows),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--llm-model", default=None)
+    parser.add_argument("--llm-backend", default=None, help="comma list, e.g. transformers,llama.cpp")
+    parser.add_argument("--threads", default=None, help="comma list of QA_THREADS values")
+    parser.add_argument("--passages", default=None, help="comma list of QA_PASSAGES values")
+    parser.add_argument("--max-new-tokens", default=None, help="comma list of QA_MAX_NEW_TOKENS values")
+    parser.add_argument("--cold-runs", type=int, default=3, help="0: no cold starts at all")
+    parser.add_argument("--load", type=int, default=0, help="busy-looping processes meanwhile")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer.json")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    env = {**os.environ, "QA_INDEX_DIR": tempfile.mkdtemp(prefix="qa-bench-")}
+    if args.worker:
+        worker()
+        return
+
+    base = {**os.environ, "QA_INDEX_DIR": tempfile.mkdtemp(prefix="qa-bench-")}
     if args.llm_model:
-        env["QA_LLM_MODEL"] = args.llm_model
-    os.environ.update(env)
-    cold_start(env)  # builds the seed index and the model cache; not counted
-    colds = [cold_start(env) for _ in range(3)]
+        base["QA_LLM_MODEL"] = args.llm_model
+    lists = {"llm_backend": parse_list(args.llm_backend), "threads": parse_list(args.threads, int),
+             "passages": parse_list(args.passages, int),
+             "max_new_tokens": parse_list(args.max_new_tokens, int)}
+    variants = [dict(zip(lists, combo, strict=True)) for combo in itertools.product(*lists.values())]
+    names = [label(v) for v in variants]
+    envs = [variant_env(base, v) for v in variants]
+    questions = [json.loads(line)["question"] for line in FACTS.read_text().splitlines()
+                 if line.strip()][: args.questions]
 
-    from qa.api import Assistant
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
+    try:
+        for env in envs if args.cold_runs else []:  # builds the index and model caches; not counted
+            cold_start(env)
+        colds: list[list[tuple[float, float]]] = [[] for _ in variants]
+        for run in range(args.cold_runs):
+            for i in range(len(variants)):
+                j = (i + run) % len(variants)
+                colds[j].append(cold_start(envs[j]))
+                print(f"cold {names[j]}: {colds[j][-1][0]:.2f} s", file=sys.stderr)
 
-    assistant = Assistant()
-    _ = assistant.store  # load the index before timing answers
-    assistant.generator.load()
-    questions = [json.loads(line)["question"] for line in FACTS.read_text().splitlines() if line.strip()]
-    rows = []
-    for question in questions[: args.questions]:
-        answer = assistant.ask(question)
-        rows.append({"question": question, "abstained": answer.abstained, **answer.timings})
-    answered = [r for r in rows if "generate" in r]
+        workers, infos = [], []
+        for env in envs:
+            proc = subprocess.Popen([sys.executable, __file__, "--worker"], env=env, text=True,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            workers.append(proc)
+            infos.append(json.loads(proc.stdout.readline()))
+        rows: list[list[dict]] = [[] for _ in variants]
+        for q, question in enumerate(questions):
+            for i in range(len(variants)):
+                j = (i + q) % len(variants)
+                workers[j].stdin.write(question + "\n")
+                workers[j].stdin.flush()
+                rows[j].append(json.loads(workers[j].stdout.readline()))
+                r = rows[j][-1]
+                print(f"q{q + 1} {names[j]}: {r['total']:.2f} s"
+                      + (f" (prefill {r['prefill']:.2f}, decode {r['decode']:.2f}, "
+                         f"{r['new_tokens']} tokens)" if "prefill" in r else " (abstained early)"),
+                      file=sys.stderr)
+        for proc in workers:
+            proc.stdin.close()
+            proc.wait()
+    finally:
+        for hog in hogs:
+            hog.kill()
+
+    summaries = [summarise(n, info, r, c) for n, info, r, c in zip(names, infos, rows, colds, strict=True)]
+    same = None
+    if len(variants) > 1:
+        same = sum(len({rows[j][q]["draft"] for j in range(len(variants))}) == 1
+                   for q in range(len(questions)))
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-        "llm": assistant.generator.name,
-        "cold_start_s_median": statistics.median(colds),
-        "questions": len(rows),
-        "model_called": len(answered),
-        "retrieve_s_median": statistics.median(r["retrieve"] for r in rows),
-        "first_token_s_median": statistics.median(r["first_token"] for r in answered),
-        "total_s_median": statistics.median(r["total"] for r in rows),
-        "total_s_p95": pct([r["total"] for r in rows], 0.95),
-        "rows": rows,
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_processes": args.load,
+        "identical_drafts": same,
+        "summaries": summaries,
+        "rows": {n: r for n, r in zip(names, rows, strict=True)},
     }
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "answer.json").write_text(json.dumps(result, indent=1))
-    print(f"| machine | {result['machine']} |\n|---|---|")
-    for key in ("llm", "cold_start_s_median", "questions", "model_called", "retrieve_s_median",
-                "first_token_s_median", "total_s_median", "total_s_p95"):
-        value = result[key]
-        print(f"| {key} | {value:.2f} |" if isinstance(value, float) else f"| {key} | {value} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(f"{result['machine']}; {args.load} busy processes; {len(questions)} questions"
+          + (f"; identical drafts {same}/{len(questions)}" if same is not None else ""))
+    keys = [("cold start s", "cold_start_s_median"),
+            ("cold-start peak RSS MiB", "cold_start_peak_rss_mb_median"),
+            ("model called", "model_called"), ("retrieve s", "retrieve_s_median"),
+            ("prefill (first token) s", "prefill_s_median"), ("decode s", "decode_s_median"),
+            ("total s, median", "total_s_median"), ("total s, p95", "total_s_p95"),
+            ("total s, answered by the model", "answered_total_s_median"),
+            ("prompt tokens", "prompt_tokens_median"), ("new tokens", "new_tokens_median"),
+            ("prefill tok/s", "prefill_tok_s_median"), ("decode tok/s", "decode_tok_s_median"),
+            ("serving peak RSS MiB", "peak_rss_mb")]
+    print("| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    for title, key in keys:
+        cells = [s[key] for s in summaries]
+        print(f"| {title} | " + " | ".join(f"{c:.2f}" if isinstance(c, float) else str(c) for c in cells)
+              + " |")
 
 
 if __name__ == "__main__":
