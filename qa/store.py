@@ -12,7 +12,7 @@ A load reads each file once, checks it against the manifest's size and sha256,
 and retries when a writer swapped CURRENT underneath it.
 
 FAISS ids are chunk ids. `qa.vector_index` picks the index type by size (exact
-IndexIDMap2 over IndexFlatIP for small collections, IVF-Flat above
+IndexIDMap2 over IndexFlatIP for small collections, float16 IVF above
 `vector_index.POLICY.flat_max`) and rebuilds it only on the rare transitions its
 policy names; both types delete removed vectors physically (`ntotal` drops), so
 deletions never pile up and no compaction step is needed; chunk ids are never

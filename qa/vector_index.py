@@ -3,17 +3,23 @@
 Two index types, both with the chunk ids stored inside the index:
 
 * up to `Policy.flat_max` (20,000) vectors, exact search: `IndexIDMap2(IndexFlatIP)`;
-* above it, approximate search: `IndexIVFFlat` (inner product; the coarse quantizer an
+* above it, approximate search: an IVF index storing float16 vectors,
+  `IndexIVFScalarQuantizer(QT_fp16)` (inner product, no residuals; the coarse quantizer an
   `IndexFlatIP` of nlist = 2*sqrt(n) centroids; nprobe = nlist/6) with its own ids and a
   hashtable direct map.
 
-IVF-Flat rather than HNSW or IVF under an IndexIDMap2: `IndexIVF.remove_ids` deletes
-vectors physically (each inverted list shrinks), `add_with_ids` takes arbitrary ids, and
-the hashtable direct map makes `reconstruct(chunk_id)` work, so upserts and removes stay
-as they are at every size and no compaction step is ever needed. HNSW cannot remove,
-and an IndexIDMap2 over an IVF index leaves its id map and the lists out of step on
-removal. IVF-Flat keeps the vectors uncompressed, so the scores it returns are the exact
-cosines of the passages it finds; only which passages it looks at is approximate.
+IVF rather than HNSW or IVF under an IndexIDMap2: `IndexIVF.remove_ids` deletes vectors
+physically (each inverted list shrinks), `add_with_ids` takes arbitrary ids, and the
+hashtable direct map makes `reconstruct(chunk_id)` work, so upserts and removes stay as
+they are at every size and no compaction step is ever needed. HNSW cannot remove (it
+would need tombstones and periodic rebuilds; in benchmarks/bench_retrieval.py at 100k it
+was faster per query but reached only recall@10 0.91 at efSearch=128 and took 3x longer
+to build), and an IndexIDMap2 over an IVF index leaves its id map and the lists out of
+step on removal.
+float16 rather than float32 lists (IVF-Flat): the same recall, half the memory, and a
+scan about 1.8x faster (memory bound); the price is that scores and reconstructed
+vectors are rounded to float16 (cosines off by about 1e-3). 8-bit codes were as fast
+but lost recall.
 benchmarks/bench_retrieval.py measures the trade-off (latency, recall@10 against exact
 search, build time) that the numbers below come from.
 
@@ -36,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 FLAT = "flat"
-IVF = "ivf-flat"
+IVF = "ivf-fp16"
 
 
 @dataclass(frozen=True)
@@ -80,13 +86,15 @@ def kind(index) -> str:
     if isinstance(index, faiss.IndexIDMap2) and isinstance(faiss.downcast_index(index.index),
                                                            faiss.IndexFlatIP):
         return FLAT
-    if isinstance(index, faiss.IndexIVFFlat):
+    if (isinstance(index, faiss.IndexIVFScalarQuantizer) and not index.by_residual
+            and index.sq.qtype == faiss.ScalarQuantizer.QT_fp16):
         return IVF
-    raise ValueError(f"a {type(index).__name__}, neither IndexIDMap2(IndexFlatIP) nor IndexIVFFlat")
+    raise ValueError(f"a {type(index).__name__}, neither IndexIDMap2(IndexFlatIP) nor a float16 "
+                     "IndexIVFScalarQuantizer")
 
 
 def describe(index) -> str:
-    """One line: type and shape, e.g. 'ivf-flat nlist=894 nprobe=28'."""
+    """One line: type and shape, e.g. 'ivf-fp16 nlist=632 nprobe=105'."""
     if kind(index) == FLAT:
         return "flat (exact)"
     return f"{IVF} nlist={index.nlist} nprobe={index.nprobe}"
@@ -107,34 +115,26 @@ def ids(index) -> np.ndarray:
 
 
 def contents(index) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, vectors) of everything the index holds, as copies."""
-    faiss = _faiss()
+    """(ids, vectors) of everything the index holds, as copies (float16-rounded from IVF)."""
     d = index.d
+    held = ids(index)
+    if not len(held):
+        return held, np.zeros((0, d), np.float32)
     if kind(index) == FLAT:
-        n = index.ntotal
-        vectors = index.index.reconstruct_n(0, n) if n else np.zeros((0, d), np.float32)
-        return ids(index), vectors.reshape(n, d)
-    invlists = index.invlists
-    id_parts, vec_parts = [], []
-    for lst in range(index.nlist):
-        size = invlists.list_size(lst)
-        if size:
-            id_parts.append(faiss.rev_swig_ptr(invlists.get_ids(lst), size).copy())
-            codes = faiss.rev_swig_ptr(invlists.get_codes(lst), size * invlists.code_size).copy()
-            vec_parts.append(codes.view(np.float32).reshape(size, d))
-    if not id_parts:
-        return np.zeros(0, np.int64), np.zeros((0, d), np.float32)
-    return np.concatenate(id_parts), np.vstack(vec_parts)
+        return held, index.index.reconstruct_n(0, index.ntotal).reshape(-1, d)
+    return held, index.reconstruct_batch(held).reshape(-1, d)
 
 
 def build_ivf(ids_: np.ndarray, vectors: np.ndarray, policy: Policy | None = None):
-    """A trained IVF-Flat index holding `vectors` under `ids_` (training on a seeded sample)."""
+    """A trained float16 IVF index holding `vectors` under `ids_` (training on a seeded sample)."""
     faiss = _faiss()
     policy = policy or POLICY
     n, d = vectors.shape
     nlist = policy.nlist(n)
     quantizer = faiss.IndexFlatIP(d)
-    index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, d, nlist, faiss.ScalarQuantizer.QT_fp16,
+                                          faiss.METRIC_INNER_PRODUCT)
+    index.by_residual = False
     index.own_fields = True
     quantizer.this.disown()
     index.cp.niter = policy.train_iterations
@@ -257,7 +257,7 @@ def verify(index, dimension: int, expected_ids: set[int]) -> None:
                 or not isinstance(quantizer, faiss.IndexFlatIP) or quantizer.ntotal != index.nlist
                 or quantizer.d != dimension or not 1 <= index.nprobe <= index.nlist
                 or index.direct_map.type != faiss.DirectMap.Hashtable):
-            raise ValueError("the IVF vectors are not an inner-product IVF-Flat with a flat "
+            raise ValueError("the IVF vectors are not an inner-product float16 IVF with a flat "
                              "quantizer, its trained centroids and an id hashtable")
     held = ids(index)
     if len(held) != len(expected_ids) or set(held.tolist()) != expected_ids:
