@@ -193,7 +193,7 @@ def bench_dense(n: int, args, uniform: bool = False) -> dict:
         log(f"n={n:,}: flat with {faiss.omp_get_max_threads()} OpenMP threads: "
             f"p50 {times and np.percentile(times, 50):.2f} ms, p95 {np.percentile(times, 95):.2f} ms")
 
-    log(f"n={n:,}: building IVF-Flat (policy nlist={vector_index.POLICY.nlist(n)})")
+    log(f"n={n:,}: building IVF float16 (policy nlist={vector_index.POLICY.nlist(n)})")
     before = rss_mb()
     started = time.perf_counter()
     ivf = vector_index.build_ivf(ids, vectors, vector_index.POLICY)
@@ -346,7 +346,7 @@ def plot(result: dict, path: Path) -> None:
     sizes = [r["n"] for r in rows]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.6), gridspec_kw={"width_ratios": [3, 2]})
     styles = {"flat": ("#c0392b", "exact flat (IndexFlatIP)"),
-              "ivf": ("#2471a3", "IVF-Flat (policy nlist, nprobe)")}
+              "ivf": ("#2471a3", "IVF float16 (policy nlist, nprobe)")}
     for key, (color, label) in styles.items():
         ax.plot(sizes, [r[key]["p50_ms"] for r in rows], "o-", color=color, label=f"{label} p50")
         ax.plot(sizes, [r[key]["p95_ms"] for r in rows], "s--", color=color, label=f"{label} p95")
@@ -358,7 +358,7 @@ def plot(result: dict, path: Path) -> None:
                 label="full retrieve() p95 (MiniLM query + dense + BM25)")
     ivf_cpu = [r["ivf"].get("cpu_p95_ms") for r in rows]
     if all(v is not None for v in ivf_cpu):
-        ax.plot(sizes, ivf_cpu, "d:", color="#5dade2", label="IVF-Flat p95, CPU time (idle-core estimate)")
+        ax.plot(sizes, ivf_cpu, "d:", color="#5dade2", label="IVF float16 p95, CPU time (idle-core estimate)")
     ax.axhline(20, color="grey", lw=1, ls=":")
     ax.text(sizes[0], 21.5, "20 ms target (dense search, p95)", color="grey", fontsize=8)
     ax.axvline(result["policy"]["flat_max"], color="grey", lw=1, ls="-.")
@@ -372,11 +372,11 @@ def plot(result: dict, path: Path) -> None:
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7.5, loc="lower right")
     ax2.plot(sizes, [r["ivf"]["recall_at_10"] for r in rows], "o-", color="#2471a3",
-             label="IVF-Flat, clustered vectors")
+             label="IVF float16, clustered vectors")
     uni = [r for r in result["dense"] if r["vectors"] == "uniform"]
     if uni:
         ax2.plot([r["n"] for r in uni], [r["ivf"]["recall_at_10"] for r in uni], "x", color="#2471a3",
-                 markersize=10, label="IVF-Flat, uniform random (worst case)")
+                 markersize=10, label="IVF float16, uniform random (worst case)")
     ax2.axhline(0.95, color="grey", lw=1, ls=":")
     ax2.text(sizes[0], 0.953, "0.95 target", color="grey", fontsize=8)
     ax2.set_xscale("log")
@@ -470,7 +470,7 @@ def main() -> None:
     for r in result["dense"]:
         for key in ("flat", "ivf"):
             x = r[key]
-            name = "flat" if key == "flat" else f"IVF-Flat nlist={x['nlist']} nprobe={x['nprobe']}"
+            name = "flat" if key == "flat" else f"IVF-fp16 nlist={x['nlist']} nprobe={x['nprobe']}"
             mark = " (chosen)" if (key == "flat") == (r["chosen"] == "flat") else ""
             print(f"| {r['n']:,} | {r['vectors']} | {name}{mark} | {x['p50_ms']:.2f} | {x['p95_ms']:.2f} | "
                   f"{x['recall_at_10']:.3f} | {x['build_s']:.1f} | {x['index_rss_mb']:.0f} |")
