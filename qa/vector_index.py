@@ -17,7 +17,7 @@ was faster per query but reached only recall@10 0.91 at efSearch=128 and took 3x
 to build), and an IndexIDMap2 over an IVF index leaves its id map and the lists out of
 step on removal.
 float16 rather than float32 lists (IVF-Flat): the same recall, half the memory, and a
-scan about 1.8x faster (memory bound); the price is that scores and reconstructed
+scan 1.4-1.8x faster (memory bound); the price is that scores and reconstructed
 vectors are rounded to float16 (cosines off by about 1e-3). 8-bit codes were as fast
 but lost recall.
 benchmarks/bench_retrieval.py measures the trade-off (latency, recall@10 against exact
