@@ -161,6 +161,9 @@ def current_generation(root: Path) -> Path | None:
     return root / name
 
 
+_EMBED_STEP = 128  # texts per embedding call when progress is reported
+
+
 class IndexStore:
     """An index in memory: articles, passages, vectors; `save` writes it back atomically."""
 
@@ -318,14 +321,21 @@ class IndexStore:
 
     def _embed(self, chunks: list[Chunk], embedder: Embedder, progress: bool,
                on_progress: Callable[[int, int], None] | None) -> np.ndarray:
+        """Vectors for the chunks, in their order. Texts are embedded longest first, so each
+        batch holds texts of similar length and little padding (the whole set, not per step)."""
         texts = [c.text for c in chunks]
         if on_progress is None:
             return embedder.embed(texts, progress=progress)
-        parts, step = [], 64
-        for i in range(0, len(texts), step):
-            parts.append(embedder.embed(texts[i : i + step]))
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        parts, step = [], _EMBED_STEP
+        for i in range(0, len(order), step):
+            parts.append(embedder.embed([texts[j] for j in order[i : i + step]]))
             on_progress(min(i + step, len(texts)), len(texts))
-        return np.vstack(parts) if parts else np.zeros((0, self.manifest.dimension), np.float32)
+        if not parts:
+            return np.zeros((0, self.manifest.dimension), np.float32)
+        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=parts[0].dtype)
+        vectors[order] = np.vstack(parts)
+        return vectors
 
     def remove(self, doc_ids: Iterable[str]) -> list[str]:
         """Delete articles and all their passages; returns the doc ids that were present.

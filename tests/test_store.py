@@ -125,3 +125,17 @@ def test_older_format_is_detected(seed_index):
     (gen / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexMismatchError, match="format 0"):
         IndexStore.load(seed_index)
+
+
+def test_embedding_longest_first_keeps_each_vector_with_its_passage(tmp_path):
+    import numpy as np
+
+    from qa.chunk import Chunk
+
+    embedder = HashingEmbedder()
+    texts = [f"passage {i} " + "word " * ((i * 7) % 13) for i in range(300)]
+    chunks = [Chunk(i, "d", 0, len(t), t) for i, t in enumerate(texts)]
+    store = IndexStore.create(tmp_path, embedder.name, embedder.dimension)
+    seen: list[int] = []
+    vectors = store._embed(chunks, embedder, False, lambda done, total: seen.append(done))
+    assert np.allclose(vectors, embedder.embed(texts)) and seen[-1] == 300
