@@ -139,6 +139,16 @@ print(json.dumps({"import_s": t1 - t0, "embed_load_s": t2 - t1, "ingest_s": t3 -
 """
 
 
+def git_state() -> dict[str, Any]:
+    """The commit qa ran from and which of its files had uncommitted edits (others share the tree)."""
+    def git(*cmd: str) -> str:
+        done = subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    return {"head": git("rev-parse", "--short", "HEAD"),
+            "uncommitted_qa_files": git("status", "--short", "--", "qa").splitlines()}
+
+
 def run_json(cmd: list[str], env: dict[str, str]) -> tuple[float, dict[str, Any]]:
     """Wall seconds of a process and the JSON of its last stdout line."""
     started = time.perf_counter()
@@ -256,6 +266,7 @@ def main() -> None:
                    "--top-k", str(settings.passages), "--max-new-tokens", str(settings.max_new_tokens)]
     peer_py = str(peer_python(args.peer_venv))
     load_before = os.getloadavg()
+    source = git_state()
 
     # 1. cold ingestion, alternating fresh processes
     cold: dict[str, list[dict[str, Any]]] = {"qa": [], "peer": []}
@@ -384,6 +395,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "load_average_before_after": [round(load_before[0], 2), round(load_after[0], 2)],
         "command": "benchmarks/bench_peer.py " + " ".join(sys.argv[1:]),
+        "qa_source": source,
         "questions": len(facts),
         "models": {"embed": embed_path, "llm": llm_path, "threads": threads,
                    "passages": settings.passages, "max_new_tokens": settings.max_new_tokens},
