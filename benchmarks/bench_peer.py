@@ -259,8 +259,10 @@ def main() -> None:
     threads = int(os.environ.get("QA_THREADS", "0")) or (os.cpu_count() or 1)
     facts = sample(load_facts(), args.questions, 0)
     work = Path(tempfile.mkdtemp(prefix="qa-bench-peer-"))
+    # The peer gets the same OpenMP wait policy `import qa` set for this process (PASSIVE unless
+    # the caller chose another), so thread spinning under load favours neither pipeline.
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
+           "TOKENIZERS_PARALLELISM": "false", "OMP_WAIT_POLICY": os.environ["OMP_WAIT_POLICY"]}
     peer_common = ["--embed-path", embed_path, "--seed-dir", str(SEED_DIR), "--threads", str(threads),
                    "--chunk-size", str(args.chunk_size), "--chunk-overlap", str(args.chunk_overlap),
                    "--top-k", str(settings.passages), "--max-new-tokens", str(settings.max_new_tokens)]
