@@ -581,16 +581,21 @@ def launch(settings: Settings | None = None, host: str | None = None, port: int 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python app.py [--host H] [--port N] [--index-dir DIR] [--llm-model M]`."""
+    """`python app.py [--host H] [--port N] [--index-dir DIR] [--llm-model M] [--llm-backend B]`."""
+    from qa.generate import DEFAULT_LLM_BACKEND, LLM_BACKENDS
+
     parser = argparse.ArgumentParser(description="The qa chat UI.")
     parser.add_argument("--host", default=None, help="address to bind ($QA_HOST; default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port ($GRADIO_SERVER_PORT; default 7860)")
     parser.add_argument("--index-dir", default=None, help="index folder ($QA_INDEX_DIR)")
     parser.add_argument("--embed-model", default=None, help="embedding model ($QA_EMBED_MODEL)")
     parser.add_argument("--llm-model", default=None, help="answering model ($QA_LLM_MODEL)")
+    parser.add_argument("--llm-backend", choices=LLM_BACKENDS, default=None,
+                        help="runtime for the answering model ($QA_LLM_BACKEND; default "
+                        f"{DEFAULT_LLM_BACKEND})")
     args = parser.parse_args(argv)
     settings = Settings.from_env(index_dir=args.index_dir, embed_model=args.embed_model,
-                                 llm_model=args.llm_model)
+                                 llm_model=args.llm_model, llm_backend=args.llm_backend)
     try:
         launch(settings=settings, host=args.host, port=args.port)
     except QAError as exc:
