@@ -356,9 +356,6 @@ def plot(result: dict, path: Path) -> None:
         hy = result["hybrid"]
         ax.plot([h["n"] for h in hy], [h["retrieve"]["p95_ms"] for h in hy], "^:", color="#7d3c98",
                 label="full retrieve() p95 (MiniLM query + dense + BM25)")
-    ivf_cpu = [r["ivf"].get("cpu_p95_ms") for r in rows]
-    if all(v is not None for v in ivf_cpu):
-        ax.plot(sizes, ivf_cpu, "d:", color="#5dade2", label="IVF float16 p95, CPU time (idle-core estimate)")
     ax.axhline(20, color="grey", lw=1, ls=":")
     ax.text(sizes[0], 21.5, "20 ms target (dense search, p95)", color="grey", fontsize=8)
     ax.axvline(result["policy"]["flat_max"], color="grey", lw=1, ls="-.")
@@ -391,7 +388,7 @@ def plot(result: dict, path: Path) -> None:
     ax2.legend(fontsize=7.5, loc="center right")
     loads = [result.get(k, [float("nan")])[0] for k in ("load_average_at_start", "load_average_at_end")]
     fig.suptitle(f"qa retrieval, synthetic 384-d passages calibrated on MiniLM, {result['machine']['cpus']} "
-                 f"CPU cores shared with other jobs (load average {min(loads):.0f}-{max(loads):.0f}), "
+                 f"CPU cores (load average {min(loads):.1f}-{max(loads):.1f}), "
                  f"{result['date']}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=130)

@@ -66,8 +66,8 @@ def tiny_policy(monkeypatch):
 
 def test_policy_shape():
     policy = Policy()
-    assert policy.nlist(1_000_000) == 2000 and policy.nprobe(2000) == 333
-    assert policy.nlist(60_000) == 489 and policy.nprobe(489) == 82
+    assert policy.nlist(1_000_000) == 4000 and policy.nprobe(4000) == 667
+    assert policy.nlist(60_000) == 979 and policy.nprobe(979) == 163
     assert policy.nlist(1000) == 25 and policy.nprobe(25) == 16
 
 
@@ -162,6 +162,21 @@ def test_ivf_recall_against_exact(tiny_policy):
     _, approx = vector_index.search(ivf, queries, 10)
     recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(approx, exact, strict=True)])
     assert recall >= 0.95
+
+
+def test_a_large_scan_split_over_threads_finds_what_one_thread_finds(monkeypatch):
+    """The parallel path (one query's lists over all threads) returns the single-thread result."""
+    vectors = clustered(3000, seed=12, centres=40, spread=0.8)
+    ids = np.arange(3000, dtype=np.int64)
+    ivf = vector_index.build_ivf(ids, vectors, Policy(flat_max=100, nprobe_fraction=1 / 4))
+    queries = vectors[:40] + 0.3 * clustered(40, seed=13)
+    results = {}
+    for threshold in (10**9, 1):  # never parallel, then always
+        monkeypatch.setattr(vector_index, "POLICY", Policy(flat_max=100, parallel_scan_min=threshold))
+        results[threshold] = [vector_index.search(ivf, q, 10) for q in queries]
+    assert ivf.parallel_mode == 1  # the second round took the parallel path
+    for (s1, i1), (s2, i2) in zip(results[10**9], results[1], strict=True):
+        assert i1.tolist() == i2.tolist() and np.allclose(s1, s2)
 
 
 def _rewrite_vectors(index_dir, index) -> None:
