@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import qa.chunk as chunking
 from qa.chunk import ChunkSettings, chunk_article, chunk_text
 from qa.ingest import read_paths
 from qa.settings import SEED_DIR
@@ -53,3 +55,40 @@ def test_offsets_always_slice_back_to_the_passage(text, max_chars, overlap):
         assert chunk.text.strip()
     starts = [c.start for c in chunks]
     assert starts == sorted(starts)
+
+
+@pytest.mark.parametrize("block", [
+    "Dr. Smith met Mr. Jones at 5 p.m. on Jan. 16. They talked.  Then they left!",
+    "Yes. Yes. Yes. No.",
+    'He said "stop." She did not. U.S. troops were 1,000 strong... Or more?',
+    "  Leading space. Trailing space.   ",
+    "One sentence without an end",
+    "The 2013 raid (see p. 4) ended. e.g. this one. i.e. that one.",
+])
+def test_sentence_places_match_pysbd_char_spans(block: str) -> None:
+    """The str.find placement gives exactly the spans pysbd's own char_span=True search gives."""
+    import pysbd
+
+    reference = pysbd.Segmenter(language="en", clean=False, char_span=True).segment(block)
+    assert chunking._pysbd_spans(block) == [(s.start, s.end) for s in reference]
+
+
+def test_sentence_places_match_pysbd_on_the_seed_articles() -> None:
+    import pysbd
+
+    segmenter = pysbd.Segmenter(language="en", clean=False, char_span=True)
+    for path in sorted(SEED_DIR.glob("*.txt")):
+        for _, block in chunking._blocks(path.read_text(encoding="utf-8")):
+            assert chunking._pysbd_spans(block) == [(s.start, s.end) for s in segmenter.segment(block)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["Dr.", "Mr.", "U.S.", "He", "said", "yes.", "Yes.", "no!", "why?",
+                                 "5", "p.m.", "1,000", "(see", "p. 4)", '"stop."', "...", "e.g.",
+                                 "\u201cQuote.\u201d", " ", "  ", "\t", "Jan.", "16."]),
+                min_size=1, max_size=40).map(" ".join))
+def test_sentence_places_match_pysbd_on_any_text(block: str) -> None:
+    import pysbd
+
+    reference = pysbd.Segmenter(language="en", clean=False, char_span=True).segment(block)
+    assert chunking._pysbd_spans(block) == [(s.start, s.end) for s in reference]
