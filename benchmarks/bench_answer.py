@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_answer.py [--questions N] [--llm-model NAME]
         [--llm-backend transformers,llama.cpp] [--threads 1,2] [--passages 3,4]
-        [--max-new-tokens 64,96] [--load N] [--cold-runs 3]
+        [--max-new-tokens 64,96] [--precision float32,int8] [--prefix-cache 1,0]
+        [--load N] [--cold-runs 3]
 
 Every comma list is a set of variants; the benchmark runs every combination. Each
 variant is one warm serving process (`--worker`, the `qa.api.Assistant` the app uses)
@@ -38,7 +39,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = ROOT / "qa" / "eval" / "data" / "seed_facts.jsonl"
 KNOBS = {"llm_backend": "QA_LLM_BACKEND", "threads": "QA_THREADS", "passages": "QA_PASSAGES",
-         "max_new_tokens": "QA_MAX_NEW_TOKENS"}
+         "max_new_tokens": "QA_MAX_NEW_TOKENS", "precision": "QA_LLM_PRECISION",
+         "prefix_cache": "QA_PREFIX_CACHE"}
 
 
 def peak_rss_mb() -> float:
@@ -160,6 +162,8 @@ def main() -> None:
     parser.add_argument("--threads", default=None, help="comma list of QA_THREADS values")
     parser.add_argument("--passages", default=None, help="comma list of QA_PASSAGES values")
     parser.add_argument("--max-new-tokens", default=None, help="comma list of QA_MAX_NEW_TOKENS values")
+    parser.add_argument("--precision", default=None, help="comma list of QA_LLM_PRECISION values")
+    parser.add_argument("--prefix-cache", default=None, help="comma list of QA_PREFIX_CACHE values (1, 0)")
     parser.add_argument("--cold-runs", type=int, default=3, help="0: no cold starts at all")
     parser.add_argument("--load", type=int, default=0, help="busy-looping processes meanwhile")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer.json")
@@ -174,7 +178,8 @@ def main() -> None:
         base["QA_LLM_MODEL"] = args.llm_model
     lists = {"llm_backend": parse_list(args.llm_backend), "threads": parse_list(args.threads, int),
              "passages": parse_list(args.passages, int),
-             "max_new_tokens": parse_list(args.max_new_tokens, int)}
+             "max_new_tokens": parse_list(args.max_new_tokens, int),
+             "precision": parse_list(args.precision), "prefix_cache": parse_list(args.prefix_cache, int)}
     variants = [dict(zip(lists, combo, strict=True)) for combo in itertools.product(*lists.values())]
     names = [label(v) for v in variants]
     envs = [variant_env(base, v) for v in variants]

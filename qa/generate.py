@@ -2,7 +2,9 @@
 
 `Generator.stream(messages)` yields text pieces of the reply to a chat. The
 transformers adapter loads its model lazily, once, and runs one generation at
-a time (others wait on a lock). The llama.cpp adapter (`qa.generate_llamacpp`)
+a time (others wait on a lock). It keeps the attention cache of each system
+prompt it has seen (the prompt's fixed prefix), so a question only evaluates the
+passages and itself; `QA_PREFIX_CACHE=0` turns that off. The llama.cpp adapter (`qa.generate_llamacpp`)
 does the same on the GGUF file itself; `LLM_BACKENDS` names the two. These are
 the only modules that know a model runtime; they do not build prompts or check
 citations.
@@ -10,6 +12,7 @@ citations.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from abc import ABC, abstractmethod
@@ -36,6 +39,30 @@ def llm_backend(value: str | None = None) -> str:
     if name not in _BACKEND_ALIASES:
         raise ModelLoadError(f"unknown LLM backend {name!r}: use one of {', '.join(LLM_BACKENDS)}")
     return _BACKEND_ALIASES[name]
+
+
+LLM_PRECISIONS = ("float32", "int8")
+PRECISION_ENV = "QA_LLM_PRECISION"
+
+
+def llm_precision(value: str | None = None) -> str:
+    """The transformers weight precision: argument, else env QA_LLM_PRECISION, else float32.
+
+    "int8" quantizes every linear layer dynamically (torch's quantize_dynamic): 2.6x faster
+    answers on this CPU, but it changed 11 of 12 of the 0.5B model's drafts, mostly for the
+    worse (benchmarks/README.md), so it is opt-in, and runs without the prefix cache.
+    Raises ModelLoadError for another name.
+    """
+    name = (value or os.environ.get(PRECISION_ENV, "")).strip().lower() or "float32"
+    name = {"fp32": "float32", "qint8": "int8"}.get(name, name)
+    if name not in LLM_PRECISIONS:
+        raise ModelLoadError(f"unknown precision {name!r}: use one of {', '.join(LLM_PRECISIONS)}")
+    return name
+
+
+def prefix_cache_setting() -> bool:
+    """Whether to reuse the system prompt's attention cache (env QA_PREFIX_CACHE, default on)."""
+    return os.environ.get("QA_PREFIX_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def threads_setting(threads: int | None = None) -> int:
@@ -87,12 +114,19 @@ class TransformersGenerator(Generator):
 
     backend = "transformers"
 
-    def __init__(self, model: str | None = None, threads: int | None = None) -> None:
+    def __init__(self, model: str | None = None, threads: int | None = None,
+                 precision: str | None = None, prefix_cache: bool | None = None) -> None:
         self.spec = model or os.environ.get("QA_LLM_MODEL") or None
         self.name = self.spec or "default"
         self.threads = threads_setting(threads)
+        self.precision = llm_precision(precision)
+        # int8 quantizes activations with a scale per call, so a cached prefix would be computed
+        # at another scale than a full prefill (it broke the answers): float32 only.
+        self.prefix_cache = ((prefix_cache_setting() if prefix_cache is None else prefix_cache)
+                             and self.precision == "float32")
         self._model = None
         self._tokenizer = None
+        self._prefixes: dict[str, tuple] = {}  # system prompt -> (its token ids, its KV cache)
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
 
@@ -115,10 +149,38 @@ class TransformersGenerator(Generator):
                 self._tokenizer = AutoTokenizer.from_pretrained(str(path))
                 model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
                 model.eval()
+                if self.precision == "int8":
+                    from torch.ao.quantization import quantize_dynamic
+
+                    model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
                 self._model = model
             except Exception as exc:
                 raise ModelLoadError(f"cannot load language model {path!s}: {exc}") from exc
         return self
+
+    def _cached_prefix(self, messages: list[Message], input_ids):
+        """A copy of the KV cache of the system message when its tokens begin `input_ids`, else None.
+
+        Computed once per distinct system prompt (there are two: answering and rewriting);
+        call with the run lock held."""
+        if not self.prefix_cache or not messages or messages[0].get("role") != "system":
+            return None
+        import torch
+
+        key = messages[0]["content"]
+        if key not in self._prefixes:
+            if len(self._prefixes) >= 8:
+                self._prefixes.clear()
+            ids = self._tokenizer.apply_chat_template(messages[:1], add_generation_prompt=False,
+                                                      return_tensors="pt", return_dict=True)["input_ids"]
+            with torch.inference_mode():
+                cache = self._model(input_ids=ids, use_cache=True).past_key_values
+            self._prefixes[key] = (ids, cache)
+        ids, cache = self._prefixes[key]
+        n = ids.shape[1]
+        if input_ids.shape[1] <= n or not torch.equal(input_ids[0, :n], ids[0]):
+            return None
+        return copy.deepcopy(cache)
 
     def stream(self, messages: list[Message], max_new_tokens: int = 160) -> Iterator[str]:
         self.load()
@@ -141,18 +203,19 @@ class TransformersGenerator(Generator):
                 return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
             return _stop_on_loops(input_ids, scores, **kwargs)
 
-        def run() -> None:
+        def run(past) -> None:
             try:
                 with torch.inference_mode():
                     model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                    streamer=streamer, pad_token_id=tokenizer.eos_token_id,
-                                   stopping_criteria=[stop])
+                                   stopping_criteria=[stop], past_key_values=past)
             except BaseException as exc:
                 errors.append(exc)
                 streamer.end()
 
         with self._run_lock:
-            worker = threading.Thread(target=run, daemon=True)
+            past = self._cached_prefix(messages, inputs["input_ids"])
+            worker = threading.Thread(target=run, args=(past,), daemon=True)
             worker.start()
             try:
                 yield from (piece for piece in streamer if piece)

@@ -26,7 +26,8 @@ from qa.settings import Settings
 
 @pytest.fixture(autouse=True)
 def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("QA_LLM_BACKEND", "QA_LLM_MODEL", "QA_THREADS", mf.CACHE_ENV):
+    for var in ("QA_LLM_BACKEND", "QA_LLM_MODEL", "QA_THREADS", "QA_LLM_PRECISION", "QA_PREFIX_CACHE",
+                mf.CACHE_ENV):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(qa.api, "_generators", {})
 
@@ -90,6 +91,18 @@ def test_threads_come_from_qa_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_THREADS", "1")
     assert LlamaCppGenerator().threads == 1 and TransformersGenerator().threads == 1
     assert LlamaCppGenerator(threads=3).threads == 3
+
+
+def test_precision_and_prefix_cache_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert TransformersGenerator().precision == "float32" and TransformersGenerator().prefix_cache
+    monkeypatch.setenv("QA_LLM_PRECISION", "INT8")
+    monkeypatch.setenv("QA_PREFIX_CACHE", "0")
+    generator = TransformersGenerator()
+    assert generator.precision == "int8" and not generator.prefix_cache
+    assert TransformersGenerator(precision="fp32", prefix_cache=True).precision == "float32"
+    assert not TransformersGenerator(precision="int8", prefix_cache=True).prefix_cache
+    with pytest.raises(ModelLoadError, match="unknown precision 'int4'"):
+        TransformersGenerator(precision="int4")
 
 
 # ---- the loop rule ----------------------------------------------------------------------------

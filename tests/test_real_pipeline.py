@@ -85,3 +85,20 @@ def test_closing_the_stream_stops_the_model():
             break
     stream.close()
     assert 0 < generator.last_usage["new_tokens"] < 30
+
+
+def test_the_system_prompt_cache_changes_no_token():
+    """Reusing the system prompt's attention cache gives the same greedy reply as a full prefill,
+    for two different questions after one another (the cache is copied, never extended)."""
+    from qa.api import shared_generator
+    from qa.generate import TransformersGenerator
+    from qa.prompt import build_messages
+
+    cached = shared_generator().load()
+    assert isinstance(cached, TransformersGenerator) and cached.prefix_cache
+    plain = TransformersGenerator(prefix_cache=False)
+    plain._model, plain._tokenizer, plain.name = cached._model, cached._tokenizer, cached.name
+    for question in ("Who masterminded the raid?", "How many hostages were freed?"):
+        messages = build_messages(question, qa.retrieve(question, k=4))
+        assert cached.generate(messages, 24) == plain.generate(messages, 24)
+    assert len(cached._prefixes) == 1
