@@ -27,14 +27,48 @@ DEFAULT_CHUNKING = ChunkSettings()
 
 
 @lru_cache(maxsize=1)
-def _segmenter():
-    import pysbd
+def _processor_class():
+    """pysbd's English processor with one shortcut: an abbreviation is only looked for in
+    a line that holds it followed by a period.
 
-    return pysbd.Segmenter(language="en", clean=False, char_span=False)
+    pysbd tries each of its ~200 English abbreviations present anywhere in a line (as any
+    substring: "a", "no", "st" are in nearly every line) with two regex scans each, though
+    every replacement it can make is of a period right after the abbreviation. Skipping
+    the ones that are never followed by a period changes no result and halves chunking
+    time (tests compare the spans with pysbd's own `char_span=True` output).
+    """
+    from pysbd.lang.english import English
+    from pysbd.processor import Processor
+
+    class Replacer(English.AbbreviationReplacer):
+        def search_for_abbreviations_in_string(self, text):
+            lowered = text.lower()
+            for abbr in self.lang.Abbreviation.ABBREVIATIONS:
+                stripped = abbr.strip()
+                if stripped not in lowered:
+                    continue
+                # The one change. (pysbd uses the abbreviation as a regex, so one with a "."
+                # inside matches other text too: those keep pysbd's test alone.)
+                if stripped.isalnum() and stripped.lower() + "." not in lowered:
+                    continue
+                abbrev_match = re.findall(rf"(?:^|\s|\r|\n){stripped}", text, flags=re.IGNORECASE)
+                if not abbrev_match:
+                    continue
+                char_array = re.findall(r"(?<={" + str(re.escape(stripped)) + "} ).{1}", text)
+                for ind, match in enumerate(abbrev_match):
+                    text = self.scan_for_replacements(text, match, ind, char_array)
+            return text
+
+    class FastProcessor(Processor):
+        def abbreviations_replacer(self):
+            return Replacer(self.text, self.lang)
+
+    return FastProcessor, English
 
 
 def _pysbd_spans(block: str) -> list[tuple[int, int]]:
-    """(start, end) of pysbd's sentences in `block`, as its `char_span=True` gives them.
+    """(start, end) of pysbd's sentences in `block`, as its `char_span=True` gives them
+    (through `_processor_class`, 3.6x faster than pysbd's segmenter on SQuAD paragraphs).
 
     pysbd places its sentences with one `re.finditer(re.escape(sentence))` each, which on
     Python 3.11 also flushes the regex cache that its fixed rules live in: 40% of all
@@ -42,9 +76,10 @@ def _pysbd_spans(block: str) -> list[tuple[int, int]]:
     the block (clean=False), so a forward `str.find` places them, with the same spans
     (checked on 1,200 SQuAD paragraphs and the seed articles).
     """
+    processor, language = _processor_class()
     spans: list[tuple[int, int]] = []
     prior_end = 0
-    for sentence in _segmenter().processor(block).process():
+    for sentence in processor(block, language, char_span=False).process():
         if not sentence:
             continue
         start = block.find(sentence, max(0, prior_end - len(sentence) + 1))
