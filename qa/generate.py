@@ -109,6 +109,18 @@ def _stop_on_loops(input_ids, scores, **kwargs):
     return same | pairs
 
 
+def _cache_argument(model, past) -> dict:
+    """`generate`'s keyword for a prefilled cache, named as the model's `forward` names it:
+    `cache` in recent transformers (which deprecates `past_key_values`), `past_key_values`
+    before; nothing when there is no cache."""
+    if past is None:
+        return {}
+    import inspect
+
+    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    return {name: past}
+
+
 class TransformersGenerator(Generator):
     """A causal LM through transformers on the CPU in float32 (default: Qwen2.5-Coder-0.5B)."""
 
@@ -208,7 +220,7 @@ class TransformersGenerator(Generator):
                 with torch.inference_mode():
                     model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                    streamer=streamer, pad_token_id=tokenizer.eos_token_id,
-                                   stopping_criteria=[stop], past_key_values=past)
+                                   stopping_criteria=[stop], **_cache_argument(model, past))
             except BaseException as exc:
                 errors.append(exc)
                 streamer.end()

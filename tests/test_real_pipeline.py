@@ -92,13 +92,30 @@ def test_the_system_prompt_cache_changes_no_token():
     for two different questions after one another (the cache is copied, never extended)."""
     from qa.api import shared_generator
     from qa.generate import TransformersGenerator
-    from qa.prompt import build_messages
+    from qa.prompt import SYSTEM_PROMPT, build_messages
 
     cached = shared_generator().load()
     assert isinstance(cached, TransformersGenerator) and cached.prefix_cache
     plain = TransformersGenerator(prefix_cache=False)
     plain._model, plain._tokenizer, plain.name = cached._model, cached._tokenizer, cached.name
-    for question in ("Who masterminded the raid?", "How many hostages were freed?"):
-        messages = build_messages(question, qa.retrieve(question, k=4))
-        assert cached.generate(messages, 24) == plain.generate(messages, 24)
-    assert len(cached._prefixes) == 1
+    first_pass: list[int] = []  # tokens the model reads in the first forward pass of a reply
+
+    def record(module, args, kwargs):
+        ids = kwargs.get("input_ids")
+        if ids is not None and (not first_pass or ids.shape[1] > 1):
+            first_pass.append(ids.shape[1])
+
+    hook = cached._model.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        for question in ("Who masterminded the raid?", "How many hostages were freed?"):
+            messages = build_messages(question, qa.retrieve(question, k=4))
+            cached.generate(messages, 1)  # computes the prefix once, outside what is recorded
+            first_pass.clear()
+            with_cache = cached.generate(messages, 24)
+            read_with_cache = first_pass[0]
+            first_pass.clear()
+            assert with_cache == plain.generate(messages, 24)
+            assert read_with_cache < first_pass[0]  # the system prompt was not read again
+    finally:
+        hook.remove()
+    assert SYSTEM_PROMPT in cached._prefixes
