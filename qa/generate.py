@@ -109,16 +109,13 @@ def _stop_on_loops(input_ids, scores, **kwargs):
     return same | pairs
 
 
-def _cache_argument(model, past) -> dict:
-    """`generate`'s keyword for a prefilled cache, named as the model's `forward` names it:
-    `cache` in recent transformers (which deprecates `past_key_values`), `past_key_values`
-    before; nothing when there is no cache."""
-    if past is None:
-        return {}
+def _cache_name(model) -> str:
+    """What the model calls its attention cache, in arguments and outputs: `cache` in recent
+    transformers (which deprecates `past_key_values`, with a logged warning), else
+    `past_key_values`."""
     import inspect
 
-    name = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    return {name: past}
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 class TransformersGenerator(Generator):
@@ -186,7 +183,7 @@ class TransformersGenerator(Generator):
             ids = self._tokenizer.apply_chat_template(messages[:1], add_generation_prompt=False,
                                                       return_tensors="pt", return_dict=True)["input_ids"]
             with torch.inference_mode():
-                cache = self._model(input_ids=ids, use_cache=True).past_key_values
+                cache = getattr(self._model(input_ids=ids, use_cache=True), _cache_name(self._model))
             self._prefixes[key] = (ids, cache)
         ids, cache = self._prefixes[key]
         n = ids.shape[1]
@@ -220,7 +217,8 @@ class TransformersGenerator(Generator):
                 with torch.inference_mode():
                     model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                    streamer=streamer, pad_token_id=tokenizer.eos_token_id,
-                                   stopping_criteria=[stop], **_cache_argument(model, past))
+                                   stopping_criteria=[stop],
+                                   **({_cache_name(model): past} if past is not None else {}))
             except BaseException as exc:
                 errors.append(exc)
                 streamer.end()
