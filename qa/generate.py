@@ -17,6 +17,7 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from functools import lru_cache
 
 from qa.errors import ModelLoadError
 
@@ -109,13 +110,14 @@ def _stop_on_loops(input_ids, scores, **kwargs):
     return same | pairs
 
 
-def _cache_name(model) -> str:
-    """What the model calls its attention cache, in arguments and outputs: `cache` in recent
-    transformers (which deprecates `past_key_values`, with a logged warning), else
-    `past_key_values`."""
+@lru_cache(maxsize=8)
+def _cache_name(model_class: type) -> str:
+    """What a model class calls its attention cache, in arguments and outputs: `cache` in
+    recent transformers (which deprecates `past_key_values`, with a logged warning), else
+    `past_key_values`. Read once per class, not per answer."""
     import inspect
 
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
 
 
 class TransformersGenerator(Generator):
@@ -183,7 +185,7 @@ class TransformersGenerator(Generator):
             ids = self._tokenizer.apply_chat_template(messages[:1], add_generation_prompt=False,
                                                       return_tensors="pt", return_dict=True)["input_ids"]
             with torch.inference_mode():
-                cache = getattr(self._model(input_ids=ids, use_cache=True), _cache_name(self._model))
+                cache = getattr(self._model(input_ids=ids, use_cache=True), _cache_name(type(self._model)))
             self._prefixes[key] = (ids, cache)
         ids, cache = self._prefixes[key]
         n = ids.shape[1]
@@ -218,7 +220,7 @@ class TransformersGenerator(Generator):
                     model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                    streamer=streamer, pad_token_id=tokenizer.eos_token_id,
                                    stopping_criteria=[stop],
-                                   **({_cache_name(model): past} if past is not None else {}))
+                                   **({_cache_name(type(model)): past} if past is not None else {}))
             except BaseException as exc:
                 errors.append(exc)
                 streamer.end()
