@@ -4,11 +4,14 @@
         [--nprobe-fractions 0.02,0.04,0.06,0.08,0.12,0.17] [--queries 200]
 
 The evidence for `qa.vector_index.Policy`: for each `lists_per_sqrt` it builds the float16 IVF
-index `qa.vector_index.build_ivf` makes (same training rule), then times single queries (k=30,
-one OpenMP thread, as `retrieve` asks) at each nprobe, as a share of nlist, and measures recall@10
-against exact search. Vectors and queries are bench_retrieval's synthetic, MiniLM-calibrated ones
-(same seeds). Wall and thread-CPU p50 / p95 are both reported; on a shared machine the CPU time is
-the idle-core estimate. Writes benchmarks/results/ivf_policy.json and prints a table.
+index `qa.vector_index.build_ivf` makes (same training rule), then times single queries (k=30)
+through `qa.vector_index.search`, as `retrieve` asks, at each nprobe as a share of nlist, and
+measures recall@10 against exact search. Vectors and queries are bench_retrieval's synthetic,
+MiniLM-calibrated ones (same seeds). Wall and thread-CPU p50 / p95 are both reported. A query
+scanning `Policy.parallel_scan_min` vectors or more is split over all threads by `search`; its
+thread-CPU time then counts the calling thread only, so read the wall figures. (The stored
+results/ivf_policy.json predates that split: every query there ran on one thread.) Writes
+benchmarks/results/ivf_policy.json and prints a table.
 """
 
 from __future__ import annotations
