@@ -73,6 +73,28 @@ class Citation:
 
 
 @dataclass
+class Account:
+    """One reported figure for a count: who gives it, when, and the citation `[n]` it is from.
+
+    `counts` is what is counted ("hostages freed"), `figure` the figure as the passage
+    writes it, `value` its number where it has one, `source` who the passage says gives
+    it ("" when it names no one), `date` the article's published date ("" when undated),
+    `sentence` the passage sentence it is read from. `in_text` is true when the answer's
+    text states it.
+    """
+
+    counts: str
+    figure: str
+    citation: int
+    source: str = ""
+    date: str = ""
+    value: float | None = None
+    sentence: str = ""
+    doc_id: str = ""
+    in_text: bool = False
+
+
+@dataclass
 class Answer:
     """What `qa.ask` returns.
 
@@ -80,7 +102,8 @@ class Answer:
     `abstained` is true the text says the articles don't say and `citations`
     is empty; `passages` still lists the closest passages for a reader.
     `changes` says what the citation check altered in the model's draft
-    (`draft`); `timings` holds seconds per stage.
+    (`draft`); `accounts` lists the figures the cited passages report for the
+    count asked about, with source and date; `timings` holds seconds per stage.
     """
 
     question: str
@@ -92,6 +115,7 @@ class Answer:
     changes: list[str] = field(default_factory=list)
     draft: str = ""
     standalone_question: str = ""
+    accounts: list[Account] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
