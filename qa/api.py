@@ -22,6 +22,8 @@ from qa.embed import Embedder, SentenceTransformerEmbedder
 from qa.errors import InvalidQuestionError, QuestionTooLongError
 from qa.generate import Generator, TransformersGenerator, llm_backend
 from qa.indexer import IndexReport, ensure_seed_index, index_paths, remove_articles
+from qa.injection import split_question
+from qa.judge import Judge, LearnedJudge
 from qa.prompt import ABSTAIN_TEXT, build_messages, build_rewrite_messages
 from qa.records import Answer, Hit
 from qa.retrieve import retrieve as hybrid_retrieve
@@ -75,6 +77,7 @@ class Assistant:
             self.settings = replace(self.settings, index_dir=Path(index_dir).expanduser())
         self.embedder = embedder or shared_embedder(self.settings.embed_model)
         self._generator = generator
+        self.judge: Judge = LearnedJudge(embed=self.embedder.embed)
         self._store: IndexStore | None = None
         self._store_key: object = None
         self._lock = threading.Lock()
@@ -131,7 +134,8 @@ class Assistant:
         k = k or self.settings.passages
         max_new_tokens = max_new_tokens or self.settings.max_new_tokens
         timings: dict[str, float] = {}
-        standalone = self.standalone_question(question, history or [])
+        split = split_question(question)
+        standalone = self.standalone_question(split.asked, history or [])
         timings["rewrite"] = time.perf_counter() - started
         store = self.store
         require_nonempty(store)
@@ -140,6 +144,8 @@ class Assistant:
         timings["retrieve"] = time.perf_counter() - t0
         answer = Answer(question=question, text=ABSTAIN_TEXT, passages=hits,
                         standalone_question=standalone if standalone != question else "")
+        if split.instructions:
+            answer.changes.append(f"ignored instructions in the question: {split.instructions!r}")
         if not is_relevant(standalone, hits, self.settings.min_relevance):
             answer.abstained = True
             answer.abstain_reason = "no passage is relevant enough to the question"
@@ -156,14 +162,15 @@ class Assistant:
             yield piece
         timings["generate"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        grounded = ground("".join(pieces), hits, question=standalone)
+        grounded = ground("".join(pieces), hits, question=standalone, judge=self.judge)
         timings["cite"] = time.perf_counter() - t0
         answer.draft = "".join(pieces)
         answer.text = grounded.text
         answer.citations = grounded.citations
         answer.abstained = grounded.abstained
         answer.abstain_reason = grounded.abstain_reason
-        answer.changes = grounded.changes
+        answer.changes += grounded.changes
+        answer.accounts = grounded.accounts
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
         yield answer

@@ -56,3 +56,28 @@ def highlight_html(passage: str, terms: set[str], tag: str = "mark") -> str:
         last = match.end()
     out.append(html.escape(passage[last:]))
     return "".join(out)
+
+
+def supporting_span(passage: str, terms: set[str]) -> tuple[int, int]:
+    """(start, end) of the passage sentence that shares most of `terms` ((0, 0) when none does)."""
+    best, best_count = (0, 0), 0
+    for start, end in sentence_spans(passage) or [(0, len(passage))]:
+        count = len(terms & set(content_terms(passage[start:end])))
+        if count > best_count:
+            best, best_count = (start, end), count
+    return best
+
+
+def answer_highlight_html(passage: str, claims: Iterable[str], question: str = "") -> str:
+    """The passage as escaped HTML with the answer span marked: within the passage sentence that
+    best supports the claims, the words the claims state that the question does not (the
+    answer); the claims' shared words when the answer adds none. Nothing outside that sentence."""
+    claim_terms = shared_terms(claims)
+    start, end = supporting_span(passage, claim_terms)
+    if end <= start:
+        return highlight_html(passage, set())
+    answer_terms = claim_terms - shared_terms([question]) if question else claim_terms
+    inside = set(content_terms(passage[start:end]))
+    terms = (answer_terms & inside) or (claim_terms & inside)
+    return (html.escape(passage[:start]) + highlight_html(passage[start:end], terms)
+            + html.escape(passage[end:]))

@@ -1,12 +1,14 @@
 """The chat prompt: numbered passages, rules for citing and for saying the articles don't say.
 
-Passages are article text, so they are untrusted data: they are fenced and the
-model is told not to follow instructions inside them. Citations are attached in
+Passages are article text, so they are untrusted data: they are fenced, the
+model is told not to follow instructions inside them, and sentences that address
+the assistant are blanked out before it reads them (`qa.injection`). Citations are attached in
 code afterwards (`qa.cite`) whatever the model writes. No model is called here.
 """
 
 from __future__ import annotations
 
+from qa.injection import passage_for_model
 from qa.records import Hit
 
 ABSTAIN_TEXT = "The articles don't say."
@@ -14,7 +16,8 @@ ABSTAIN_TEXT = "The articles don't say."
 SYSTEM_PROMPT = (
     "You answer questions about news articles using ONLY the numbered passages given.\n"
     "Rules:\n"
-    "1. Answer in one or two short, complete sentences that state the fact asked for.\n"
+    "1. Answer in one or two short, complete sentences that state the fact asked for; "
+    "begin the answer to a yes/no question with Yes or No.\n"
     "2. Use only facts stated in the passages; never add outside knowledge.\n"
     "3. After each sentence put the number of the passage it comes from in brackets, e.g. [2].\n"
     "4. When passages give different figures or accounts, say which source reports which.\n"
@@ -34,7 +37,7 @@ def format_passages(hits: list[Hit]) -> str:
     for n, hit in enumerate(hits, start=1):
         label = passage_label(hit)
         head = f"[{n}]" + (f" ({label})" if label else "")
-        blocks.append(f"{head}\n{hit.text.strip()}")
+        blocks.append(f"{head}\n{passage_for_model(hit.text)}")
     return "\n\n".join(blocks)
 
 

@@ -27,7 +27,7 @@ import gradio as gr
 
 from qa.api import Assistant
 from qa.errors import QAError
-from qa.highlight import answer_sentences, highlight_html, shared_terms
+from qa.highlight import answer_highlight_html, answer_sentences, highlight_html, shared_terms
 from qa.records import Answer, Citation, Hit
 from qa.settings import Settings
 
@@ -204,7 +204,7 @@ def article_label(title: str, text: str | None, doc_id: str, words: int = 9) -> 
 
 
 def _card(element_id: str, label: str, passage: Hit | Citation, terms: set[str], extra: str,
-          article_text: str | None, closest: bool = False) -> str:
+          article_text: str | None, closest: bool = False, marked: str | None = None) -> str:
     title = article_label(passage.title, article_text or passage.text, passage.doc_id)
     meta = _meta_html(passage.doc_id, passage.published, passage.url,
                       title if title != passage.doc_id else "")
@@ -217,7 +217,7 @@ def _card(element_id: str, label: str, passage: Hit | Citation, terms: set[str],
             f'<span class="cite-title">{html.escape(title)}</span></div>'
             + (f'<div class="cite-meta">{meta}</div>' if meta else "")
             + extra
-            + f'<blockquote class="cite-text">{highlight_html(passage.text, terms)}</blockquote>'
+            + f'<blockquote class="cite-text">{marked or highlight_html(passage.text, terms)}</blockquote>'
             + context + "</div>")
 
 
@@ -255,10 +255,30 @@ def passages_html(answer: Answer, articles: Mapping[str, Any] | None = None) -> 
             extra = f'<div class="cite-by">Supports answer {noun} {which}: {quotes}</div>'
         else:
             extra = ""
+        marked = answer_highlight_html(citation.text, [_MARKERS_RUN.sub("", s) for s in citing],
+                                       answer.standalone_question or answer.question) if citing else None
         cards.append(_card(f"cite-{citation.n}", f"[{citation.n}]", citation, terms, extra,
-                           text_of(citation.doc_id)))
+                           text_of(citation.doc_id), marked=marked))
     noun = "passage" if len(cards) == 1 else "passages"
-    return f'<div class="qa-panel-head">{len(cards)} cited {noun}</div>' + "".join(cards)
+    return (f'<div class="qa-panel-head">{len(cards)} cited {noun}</div>' + "".join(cards)
+            + other_reports_html(answer))
+
+
+def other_reports_html(answer: Answer) -> str:
+    """"Other reports": the figures sources give for the count asked about that the answer's text
+    does not state, each with its source, date and passage; '' when there are none."""
+    rows = [a for a in answer.accounts if not a.in_text]
+    if not rows:
+        return ""
+    items = []
+    for account in rows:
+        where = f"[{account.citation}]" if account.citation else html.escape(account.doc_id)
+        when = html.escape(account.date) if account.date else "undated"
+        who = html.escape(account.source) if account.source else "unnamed source"
+        items.append(f"<li><b>{html.escape(account.figure)}</b> {html.escape(account.counts)} — "
+                     f"{who}, {when}, {where}: <q>{html.escape(_short(account.sentence))}</q></li>")
+    return ('<div class="qa-panel-head other-reports">Other reports</div>'
+            f'<ul class="other-reports">{"".join(items)}</ul>')
 
 
 def timings_text(timings: Mapping[str, float]) -> str:

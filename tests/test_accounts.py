@@ -93,7 +93,8 @@ def test_same_figure_twice_is_not_added():
 def test_misattributed_figure_is_removed_and_the_sources_quoted():
     g = ground("The mining union said twelve miners were rescued [1].", HITS,
                question="How many miners were rescued?")
-    assert "removed unsupported sentence: 'The mining union said twelve miners were rescued.'" in g.changes
+    assert any(c.startswith("removed unsupported sentence") and
+               c.endswith("'The mining union said twelve miners were rescued.'") for c in g.changes)
     assert g.text.startswith("Twelve miners were rescued on Monday, the regional governor said [1].")
     assert "The mining union said 15 miners" in g.text
 
@@ -109,7 +110,8 @@ def test_sourced_figures_answer_when_the_draft_fails():
     g = ground("300 miners were rescued [1].", HITS, question="How many miners were rescued?")
     assert not g.abstained
     assert g.text.startswith("Twelve miners were rescued on Monday, the regional governor said [1].")
-    assert "removed unsupported sentence: '300 miners were rescued.'" in g.changes
+    assert any(c.startswith("removed unsupported sentence (no passage states the number(s) 300)")
+               and c.endswith("'300 miners were rescued.'") for c in g.changes)
 
 
 def test_inverted_reporting_verb_and_a_wrong_source_is_unsupported():

@@ -102,8 +102,8 @@ def test_how_many_answer_must_count_the_thing_asked():
     draft = "Thirty hostages and at least 11 Islamist militants were killed [1]."
     assert not ground(draft, hits, question="How many militants were killed?").abstained
     g = ground(draft, hits, question="How many Algerian soldiers were killed?")
-    assert g.abstained and g.abstain_reason == "no sentence gives the number asked for"
-    assert any("counts something other than" in c for c in g.changes)
+    assert g.abstained and g.abstain_reason == "no supported sentence gives the count asked for"
+    assert any("does not answer the count question" in c for c in g.changes)
 
 
 def test_numbers_the_question_states_are_not_required_of_the_passage():
@@ -132,4 +132,4 @@ def test_a_date_question_needs_a_time_in_the_answer():
     assert states_time("It ended on Thursday.") and not states_time("650 hostages were freed.")
     g = ground("State media reported that 650 hostages were freed [1].", HITS,
                question="On what date were the hostages freed?")
-    assert g.abstained and g.abstain_reason == "no sentence gives the date or time asked for"
+    assert g.abstained and g.abstain_reason == "no supported sentence gives the time asked for"

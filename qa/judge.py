@@ -1,0 +1,311 @@
+"""The support judge behind one interface: `Judge.verdict(claim, passages) -> Verdict`.
+
+Two implementations:
+- `RuleJudge`: the deterministic lexical rules of `qa.support` (numbers bound to what they
+  count, names, event words, polarity, coverage), as a yes/no.
+- `LearnedJudge`: the same signals and a few more, as numbers (`features`), combined by a
+  logistic regression fitted on dev data only (`scripts/fit_judge.py`) and shipped as a small
+  versioned file (`qa/data/judge_model.json`). Its score is the fitted probability that the
+  sentence is a right, supported answer; `supported` is score >= the file's threshold.
+
+Both apply the same hard rules first, which no fitted weight can outvote: a number that no
+passage states (and the question did not give) is unsupported; a passage sentence that
+addresses the assistant (`qa.injection`) is never evidence; a claim or passage in a script
+the English lexicon cannot read is not judged (`Verdict.judgeable` is False). Neither judge
+calls the answering model; the learned one may use the embedder for one similarity.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import unicodedata
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from qa.chunk import sentence_spans
+from qa.injection import is_instruction
+from qa.intent import COUNT, LIST, NUMBER, OTHER, PERSON, PLACE, TIME, YES_NO, Intent, parse_intent
+from qa.records import Hit
+from qa.support import (
+    _name_present,
+    _polarity_matches,
+    claim_of,
+    evidence_of,
+    gives_count_of,
+    same_source,
+    states_time,
+    supporting_passages,
+    supports,
+    without_given,
+)
+from qa.text import content_terms, numbers, stem, words
+
+MODEL_FILE = Path(__file__).resolve().parent / "data" / "judge_model.json"
+MODEL_FORMAT = 1
+Embed = Callable[[Sequence[str]], np.ndarray]
+
+FEATURES = (
+    "rule_supported",      # the lexical rules accept one passage sentence
+    "numbers_missing",     # claim numbers bound elsewhere or absent from the best sentence (0..2)
+    "names_missing",       # share of the claim's names that the passage lacks
+    "coverage_sentence",   # share of claim content in the best passage sentence
+    "coverage_passage",    # share of claim content anywhere in the passage
+    "novel_terms",         # share of claim content words in neither passages nor question
+    "question_terms",      # share of claim content words that the question holds
+    "similarity",          # embedding cosine of the claim and the best passage sentence
+    "event_mismatch",      # an event word (killed/freed/...) the best sentence lacks
+    "polarity_mismatch",   # negated in one, not the other
+    "source_mismatch",     # credits a source the passage does not name
+    "answers_kind",        # holds an answer of the kind the question asks for
+    "length",              # characters / 100
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judgement of one claim: `supported`, a score in [0, 1], the passages (0-based) that
+    together support it, why, other passages that each support it alone (`alternatives`), and
+    whether the claim could be judged at all."""
+
+    supported: bool
+    score: float
+    passages: tuple[int, ...] = ()
+    reasons: tuple[str, ...] = ()
+    alternatives: tuple[int, ...] = ()
+    judgeable: bool = True
+    features: dict[str, float] = field(default_factory=dict, compare=False)
+
+
+def latin_share(text: str) -> float:
+    """Share of the letters of `text` that are Latin (1.0 for text with no letters)."""
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 1.0
+    latin = sum(1 for c in letters if "LATIN" in unicodedata.name(c, ""))
+    return latin / len(letters)
+
+
+def readable(text: str) -> bool:
+    """Whether the English lexicon can read `text`: mostly Latin letters."""
+    return latin_share(text) >= 0.8
+
+
+@lru_cache(maxsize=4096)
+def evidence_sentences(text: str) -> tuple[str, ...]:
+    """The passage's sentences that may count as evidence (instructions to the assistant removed)."""
+    spans = sentence_spans(text) or [(0, len(text))]
+    return tuple(s for s in (text[a:b].strip() for a, b in spans) if s and not is_instruction(s))
+
+
+def answers_kind(sentence: str, intent: Intent) -> bool:
+    """Whether a sentence holds an answer of the kind the question asks for."""
+    claim = claim_of(sentence)
+    asked = {stem(w) for w in words(intent.asked)}
+    if intent.kind == COUNT:
+        return bool(claim.numbers or any(w in ("no", "none", "nobody") for w in words(sentence))) and (
+            not intent.counts or gives_count_of(sentence, intent.counts))
+    if intent.kind == NUMBER:
+        return bool(claim.numbers)
+    if intent.kind == TIME:
+        return states_time(sentence)
+    if intent.kind in (PERSON, PLACE, LIST):
+        return bool(claim.names - asked) or bool(claim.numbers and intent.kind == LIST)
+    if intent.kind == YES_NO:
+        return True
+    return bool((claim.terms | claim.names) - asked) or (intent.kind == OTHER and bool(claim.numbers))
+
+
+def _terms(sentence: str) -> set[str]:
+    return set(content_terms(sentence))
+
+
+class Judge(ABC):
+    """Decides whether passages support a claim sentence."""
+
+    @abstractmethod
+    def verdict(self, claim: str, passages: Sequence[str], question: str | Intent = "") -> Verdict:
+        """The verdict on `claim` against `passages` (texts), for the question if given."""
+
+
+def _hard_rules(claim: str, passages: Sequence[str], intent: Intent) -> Verdict | None:
+    """A verdict no fitted weight may change, or None."""
+    if not readable(claim) or not any(readable(p) for p in passages):
+        return Verdict(False, 0.0, reasons=("the claim or passages are in a script the judge cannot read",),
+                       judgeable=False)
+    given = frozenset(numbers(intent.asked))
+    wanted = without_given(claim_of(claim), given).numbers
+    stated: set[float] = set()
+    for passage in passages:
+        for sentence in evidence_sentences(passage):
+            stated |= evidence_of(sentence).numbers
+    missing = wanted - stated
+    if missing:
+        shown = ", ".join(f"{v:g}" for v in sorted(missing))
+        return Verdict(False, 0.0, reasons=(f"no passage states the number(s) {shown}",))
+    return None
+
+
+def features(claim: str, passage: str, intent: Intent, all_terms: set[str],
+             similarity: float = 0.0) -> dict[str, float]:
+    """The judge's signals for `claim` against one passage (see `FEATURES`)."""
+    given = frozenset(numbers(intent.asked))
+    c = without_given(claim_of(claim), given)
+    sentences = evidence_sentences(passage)
+    evidence = [evidence_of(s) for s in sentences]
+    total = len(c.numbers) + len(c.names) + len(c.terms)
+    passage_terms = set().union(*(e.terms for e in evidence)) if evidence else set()
+    passage_numbers = set().union(*(e.numbers for e in evidence)) if evidence else set()
+
+    def coverage(terms: set[str] | frozenset[str], nums: set[float] | frozenset[float]) -> float:
+        if total == 0:
+            return 1.0
+        covered = (len(c.numbers & nums) + sum(1 for n in c.names if _name_present(n, frozenset(terms)))
+                   + len(c.terms & terms))
+        return covered / total
+
+    best = max(range(len(evidence)), key=lambda i: coverage(evidence[i].terms, evidence[i].numbers),
+               default=None)
+    e = evidence[best] if best is not None else None
+    claim_words = _terms(claim) - {f"{v:g}" for v in c.numbers}
+    question_words = _terms(intent.asked)
+    novel = claim_words - all_terms - question_words
+    unbound = 0
+    if e is not None:
+        unbound = len(c.numbers - e.numbers) + sum(
+            1 for value, counted in c.bindings if value in e.numbers
+            and not counted & e.bound.get(value, frozenset()))
+    names_missing = (sum(1 for n in c.names if not _name_present(n, frozenset(passage_terms)))
+                     / len(c.names)) if c.names else 0.0
+    return {
+        "rule_supported": float(any(supports(c, ev) for ev in evidence)),
+        "numbers_missing": float(min(unbound, 2)) if e is not None else 2.0,
+        "names_missing": names_missing,
+        "coverage_sentence": coverage(e.terms, e.numbers) if e is not None else 0.0,
+        "coverage_passage": coverage(passage_terms, passage_numbers),
+        "novel_terms": len(novel) / len(claim_words) if claim_words else 0.0,
+        "question_terms": len(claim_words & question_words) / len(claim_words) if claim_words else 0.0,
+        "similarity": similarity,
+        "event_mismatch": float(e is not None and not c.events <= e.events),
+        "polarity_mismatch": float(e is not None and not _polarity_matches(c, e)),
+        "source_mismatch": float(bool(c.source) and not any(
+            ev.source and same_source(c.source, ev.source) for ev in evidence)
+            and any(ev.source for ev in evidence)),
+        "answers_kind": float(answers_kind(claim, intent)),
+        "length": len(claim) / 100.0,
+    }
+
+
+class RuleJudge(Judge):
+    """Today's lexical rules (`qa.support.supports`) behind the `Judge` interface."""
+
+    def verdict(self, claim: str, passages: Sequence[str], question: str | Intent = "") -> Verdict:
+        intent = question if isinstance(question, Intent) else parse_intent(question)
+        hard = _hard_rules(claim, passages, intent)
+        if hard is not None:
+            return hard
+        hits = [Hit(doc_id="", chunk_id=p, text=" ".join(evidence_sentences(text)), score=0.0)
+                for p, text in enumerate(passages)]
+        found = tuple(supporting_passages(claim, hits, [], frozenset(numbers(intent.asked))))
+        if found:
+            alone = found if len(found) == 1 else ()
+            return Verdict(True, 1.0, found, ("passage sentences state every number, name and event",),
+                           alone)
+        return Verdict(False, 0.0, reasons=("no passage sentence states the claim",))
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A logistic regression over `FEATURES`: weights on standardised features, and a threshold."""
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+    threshold: float
+    meta: dict = field(default_factory=dict, compare=False)
+
+    def probability(self, values: dict[str, float]) -> float:
+        z = self.intercept + sum(w * (values.get(name, 0.0) - m) / s for name, w, m, s in
+                                 zip(self.features, self.coef, self.mean, self.scale, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+    def to_json(self) -> dict:
+        return {"format": MODEL_FORMAT, "features": list(self.features), "mean": list(self.mean),
+                "scale": list(self.scale), "coef": list(self.coef), "intercept": self.intercept,
+                "threshold": self.threshold, "meta": self.meta}
+
+    @classmethod
+    def from_json(cls, data: dict) -> FittedModel:
+        if data.get("format") != MODEL_FORMAT:
+            raise ValueError(f"judge model format {data.get('format')!r}, expected {MODEL_FORMAT}")
+        return cls(tuple(data["features"]), tuple(data["mean"]), tuple(data["scale"]),
+                   tuple(data["coef"]), float(data["intercept"]), float(data["threshold"]),
+                   dict(data.get("meta", {})))
+
+
+@lru_cache(maxsize=4)
+def load_model(path: Path = MODEL_FILE) -> FittedModel | None:
+    """The fitted model shipped with qa, or None when the file is absent."""
+    try:
+        return FittedModel.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return None
+
+
+class LearnedJudge(Judge):
+    """The fitted decision over `features`; falls back to `RuleJudge` when no model file is shipped."""
+
+    def __init__(self, model: FittedModel | None = None, embed: Embed | None = None) -> None:
+        self.model = model if model is not None else load_model()
+        self.embed = embed
+
+    def similarities(self, claim: str, passages: Sequence[str]) -> list[float]:
+        """Cosine of the claim and the closest sentence of each passage (0.0 without an embedder)."""
+        if self.embed is None:
+            return [0.0] * len(passages)
+        per = [evidence_sentences(p) or (p,) for p in passages]
+        flat = [s for group in per for s in group]
+        vectors = self.embed([claim, *flat])
+        sims = vectors[1:] @ vectors[0]
+        out, at = [], 0
+        for group in per:
+            out.append(float(sims[at : at + len(group)].max()) if group else 0.0)
+            at += len(group)
+        return out
+
+    def scored_passages(self, claim: str, passages: Sequence[str], intent: Intent
+                        ) -> list[tuple[float, int, dict[str, float]]]:
+        """(score, passage index, features) for every passage; the score is the fitted probability
+        (0.0 when no model is loaded)."""
+        all_terms = set().union(*(_terms(p) for p in passages)) if passages else set()
+        sims = self.similarities(claim, passages)
+        out = []
+        for p, text in enumerate(passages):
+            values = features(claim, text, intent, all_terms, sims[p])
+            out.append((self.model.probability(values) if self.model else 0.0, p, values))
+        return out
+
+    def verdict(self, claim: str, passages: Sequence[str], question: str | Intent = "") -> Verdict:
+        intent = question if isinstance(question, Intent) else parse_intent(question)
+        if self.model is None:
+            return RuleJudge().verdict(claim, passages, intent)
+        hard = _hard_rules(claim, passages, intent)
+        if hard is not None:
+            return hard
+        scored = self.scored_passages(claim, passages, intent)
+        if not scored:
+            return Verdict(False, 0.0, reasons=("no passages",))
+        best_score, best, best_values = max(scored, key=lambda t: (t[0], -t[1]))
+        alone = tuple(p for score, p, _ in scored if score >= self.model.threshold)
+        supported = best_score >= self.model.threshold
+        reason = (f"fitted score {best_score:.2f} {'>=' if supported else '<'} threshold "
+                  f"{self.model.threshold:.2f}")
+        return Verdict(supported, best_score, (best,) if supported else (), (reason,), alone,
+                       True, best_values)
