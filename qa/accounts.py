@@ -15,10 +15,11 @@ import re
 from dataclasses import dataclass
 
 from qa.chunk import sentence_spans
+from qa.lexicon import AUXILIARIES, EVENT_GROUPS, IRREGULAR_PLURALS, STOPWORDS
 from qa.records import Hit
 from qa.sources import source_of
-from qa.support import EVENT_GROUPS, counted_after, is_content, tokenize
-from qa.text import STOPWORDS, stem, words
+from qa.support import counted_after, is_content, tokenize
+from qa.text import stem, words
 
 __all__ = ["CountQuery", "Figure", "count_queries", "reported_figures"]
 
@@ -26,8 +27,7 @@ _EVENT_OF = {s: group for group, stems in EVENT_GROUPS.items() for s in stems}
 _HOW_MANY_PART_RE = re.compile(
     r"\bhow (?:many|much)\b(.*?)(?=,?\s*\b(?:and|or|but)\s+how (?:many|much)\b|[?]|$)",
     re.IGNORECASE | re.DOTALL)
-_LEADING_AUXILIARY_RE = re.compile(r"^\s*(?:were|was|are|is|have|has|had|did|do|does|will|would)\b", re.I)
-_IRREGULAR_PLURALS = frozenset("people children men women police staff personnel crew".split())
+_LEADING_AUXILIARY_RE = re.compile(r"^\s*(?:" + "|".join(sorted(AUXILIARIES)) + r")\b", re.I)
 _VAGUE_AMOUNT_RE = re.compile(
     r"\b((?:an?\s+)?(?:unspecified|unknown|undisclosed|unconfirmed|uncertain)\s+number"
     r"|(?:several|many|a\s+few)\s+(?:dozen|hundred|thousand)s?"
@@ -86,7 +86,7 @@ def _counted_noun(part: str) -> frozenset[str]:
         if low in STOPWORDS or (stem(low) in _EVENT_OF and focus):
             break
         focus.append(stem(low))
-        if low in _IRREGULAR_PLURALS or (len(low) > 3 and low.endswith("s") and not low.endswith("ss")):
+        if low in IRREGULAR_PLURALS or (len(low) > 3 and low.endswith("s") and not low.endswith("ss")):
             break
     return frozenset(focus[:3])
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from qa.accounts import CountQuery, count_queries
 from qa.injection import split_question
-from qa.support import asks_for_time, count_focus
+from qa.support import asks_for_time
 
 COUNT, NUMBER, TIME, PERSON, PLACE, LIST, YES_NO, OTHER = (
     "count", "number", "time", "person", "place", "list", "yes/no", "other")
@@ -87,6 +87,7 @@ def parse_intent(question: str) -> Intent:
     else:
         kind = OTHER
     time_match = _TIME_NAMED_RE.search(asked)
-    return Intent(question=question, asked=asked, kind=kind, counts=count_focus(asked),
+    counts = queries[0].focus if queries else frozenset()
+    return Intent(question=question, asked=asked, kind=kind, counts=counts,
                   count_queries=queries, time_phrase=time_match.group(0) if time_match else "",
                   instructions=split.instructions)

@@ -63,6 +63,8 @@ FEATURES = (
     "polarity_mismatch",   # negated in one, not the other
     "source_mismatch",     # credits a source the passage does not name
     "answers_kind",        # holds an answer of the kind the question asks for
+    "question_missing",    # share of the question's content words the passage lacks
+    "question_names_missing",  # share of the question's names the passage lacks
     "length",              # characters / 100
 )
 
@@ -173,6 +175,7 @@ def features(claim: str, passage: str, intent: Intent, all_terms: set[str],
                default=None)
     e = evidence[best] if best is not None else None
     claim_words = _terms(claim) - {f"{v:g}" for v in c.numbers}
+    q = claim_of(intent.asked)
     question_words = _terms(intent.asked)
     novel = claim_words - all_terms - question_words
     unbound = 0
@@ -197,6 +200,10 @@ def features(claim: str, passage: str, intent: Intent, all_terms: set[str],
             ev.source and same_source(c.source, ev.source) for ev in evidence)
             and any(ev.source for ev in evidence)),
         "answers_kind": float(answers_kind(claim, intent)),
+        "question_missing": (len(question_words - passage_terms - {f"{v:g}" for v in passage_numbers})
+                             / len(question_words)) if question_words else 0.0,
+        "question_names_missing": (sum(1 for n in q.names if not _name_present(n, frozenset(passage_terms)))
+                                   / len(q.names)) if q.names else 0.0,
         "length": len(claim) / 100.0,
     }
 

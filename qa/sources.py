@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from qa.text import NUMBER_WORDS, STOPWORDS, stem, words
+from qa.lexicon import AUXILIARIES, GENERIC_SOURCE_WORDS, NUMBER_WORDS, PHRASE_STOPS, PRONOUNS, STOPWORDS
+from qa.text import stem, words
 
 __all__ = ["attribute", "mentions_source", "same_source", "source_of"]
 
@@ -23,18 +24,8 @@ _REPORT_VERB_RE = re.compile(
 _TOLD_NAME_RE = re.compile(r"told\s+((?:[A-Z][\w'’.-]*\s?){1,3})\b")
 _INVERTED_RE = re.compile(r"(?:said|says|told)\s+((?:[\w'’.-]+\s?){1,6}?)(?=\s*(?:[,.;:]|$))")
 _ACCORDING_TO_RE = re.compile(r"\baccording to\s+([^,.;:()\[\]]+)", re.IGNORECASE)
-# Words that end a source's noun phrase when reading back from its reporting verb.
-_PHRASE_STOPS = frozenset(
-    "that which who whom whose when where while as because but if since after before so then also "
-    "is are was were be been being it he she they we i you this these those there what how why "
-    "in on at for with by from to into".split()
-)
-_AUXILIARIES = frozenset("have has had has've would will could may might did do does".split())
-_PRONOUNS = frozenset("it he she they we i you one someone".split())
 _MAX_SOURCE_WORDS = 8
-_GENERIC_SOURCE_WORDS = frozenset(stem(w) for w in
-                                  "source sources official officials report reports media spokesman "
-                                  "spokeswoman spokesperson agency news government".split())
+_GENERIC_SOURCE_WORDS = frozenset(stem(w) for w in GENERIC_SOURCE_WORDS)
 
 
 def _is_word(low: str) -> bool:
@@ -65,7 +56,7 @@ def source_of(sentence: str) -> str:
 def _phrase_before(text: str) -> str:
     """The noun phrase that ends `text` (the subject of a reporting verb), or ''."""
     tokens = re.findall(r"[\w'’.-]+|[,;:()\"“”]", text)
-    while tokens and tokens[-1].lower() in _AUXILIARIES:
+    while tokens and tokens[-1].lower() in AUXILIARIES:
         tokens.pop()
     if tokens and tokens[-1].lower() == "who":  # "A spokesman, who confirmed ..."
         tokens.pop()
@@ -74,7 +65,7 @@ def _phrase_before(text: str) -> str:
     phrase: list[str] = []
     while tokens and len(phrase) < _MAX_SOURCE_WORDS:
         token = tokens[-1]
-        if not re.match(r"[\w'’]", token) or token.lower() in _PHRASE_STOPS:
+        if not re.match(r"[\w'’]", token) or token.lower() in PHRASE_STOPS:
             break
         phrase.insert(0, tokens.pop())
     return _clean_source(phrase)
@@ -85,7 +76,7 @@ def _clean_source(phrase: list[str]) -> str:
     phrase = [w.strip(".") for w in phrase[:_MAX_SOURCE_WORDS] if w.strip(".")]
     while phrase and phrase[0].lower() in ("and", "or", "but", "on", "of"):
         phrase.pop(0)
-    if not phrase or all(w.lower() in _PRONOUNS for w in phrase):
+    if not phrase or all(w.lower() in PRONOUNS for w in phrase):
         return ""
     if not any(_is_word(w.lower()) and w.lower() not in STOPWORDS for w in phrase):
         return ""

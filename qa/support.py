@@ -18,37 +18,27 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from qa.chunk import sentence_spans
+from qa.lexicon import (
+    CALENDAR,
+    CLAUSE_BOUNDARIES,
+    EVENT_GROUPS,
+    HEDGES,
+    NEGATION_STEMS,
+    NEGATIONS,
+    NUMBER_WORDS,
+    ORDINALS,
+    STOPWORDS,
+    TIME_WORDS,
+    TOKEN_RE,
+)
 from qa.records import Hit
 from qa.sources import same_source, source_of
-from qa.text import NUMBER_WORDS, ORDINALS, STOPWORDS, stem, words
 from qa.text import numbers as parse_numbers
+from qa.text import stem, words
 
 MIN_COVERAGE = 0.6
-# Words that hedge or quantify loosely: not evidence either way.
-HEDGES = frozenset(
-    "around approximately roughly nearly almost least seem seemed seems appear appeared appears "
-    "reportedly apparently some about just still also even only".split()
-)
-# Event words whose group must match: "650 freed" never supports "650 killed".
-EVENT_GROUPS = {
-    "kill": {"kill", "dead", "die", "death", "slain", "murder", "execut", "fatal", "bodi"},
-    "free": {"free", "freed", "releas", "rescu", "liber"},
-    "capture": {"captur", "kidnap", "seiz", "abduct", "captiv", "held", "hold"},
-    "escape": {"escap", "fled", "flee"},
-    "wound": {"wound", "injur", "hurt"},
-    "arrest": {"arrest", "detain"},
-}
 _EVENT_OF = {s: group for group, stems in EVENT_GROUPS.items() for s in stems}
-NEGATIONS = frozenset({"not", "no", "never", "none", "neither", "nor", "without", "n't", "cannot"})
-NEGATION_STEMS = frozenset({"refus", "declin", "deni", "reject", "fail"})
 _BOUND_WORDS = 2
-_BOUNDARIES = frozenset({",", ";", ":", "(", ")", "and", "or", "but", "while"})
-# Calendar words: "29 July" and "July 29, 2021" state the same date, so they never bind a number.
-_CALENDAR = frozenset(
-    "january february march april may june july august september october november december jan feb mar "
-    "apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday "
-    "year years month months day days week weeks".split()
-)
 
 
 @dataclass(frozen=True)
@@ -83,7 +73,7 @@ class Evidence:
 
 def tokenize(text: str) -> list[tuple[str, str, float | None]]:
     """(raw token, lower-case stem, number value or None), number-word runs merged into one."""
-    raw = re.findall(r"[A-Za-z\u00C0-\u024F]+(?:['’][A-Za-z]+)?|\d+(?:[.,]\d+)*|n['’]t|[,;:()]", text)
+    raw = TOKEN_RE.findall(text)
     out: list[tuple[str, str, float | None]] = []
     i = 0
     while i < len(raw):
@@ -133,9 +123,9 @@ def counted_after(tokens: list[tuple[str, str, float | None]], i: int) -> list[s
     """The content stems right after the number at `i`, up to two, stopping at 'and' or punctuation."""
     found: list[str] = []
     for _r, low, v in tokens[i + 1 : i + 6]:
-        if low in _BOUNDARIES:
+        if low in CLAUSE_BOUNDARIES:
             break
-        if low in _CALENDAR:
+        if low in CALENDAR:
             return []
         if v is None and is_content(low):
             found.append(stem(low))
@@ -191,7 +181,7 @@ def _clause_polarity(tokens: list[tuple[str, str, float | None]]) -> list[tuple[
     """(content stems, negated) of each comma- or conjunction-separated clause."""
     out, current = [], []
     for token in [*tokens, (",", ",", None)]:
-        if token[1] in _BOUNDARIES:
+        if token[1] in CLAUSE_BOUNDARIES:
             if current:
                 out.append((frozenset(stem(low) for _r, low, v in current if v is None and is_content(low)),
                             _negated(current)))
@@ -294,24 +284,6 @@ def supporting_passages(sentence: str, hits: list[Hit], preferred: list[int],
     return cited
 
 
-_HOW_MANY_RE = re.compile(r"\bhow (?:many|much)\s+([^?.,;]*)", re.IGNORECASE)
-_AUXILIARIES = frozenset("were was did do does have has had are is will would could can".split())
-
-
-def count_focus(question: str) -> frozenset[str]:
-    """For a 'how many X ...' question, the stems of X (e.g. {'bp', 'employe'}); else empty."""
-    match = _HOW_MANY_RE.search(question)
-    if not match:
-        return frozenset()
-    focus: list[str] = []
-    for _raw, low, _v in tokenize(match.group(1)):
-        if low in _AUXILIARIES or low in ("of", "in", "at", "on", "from"):
-            break
-        if is_content(low):
-            focus.append(stem(low))
-    return frozenset(focus[:3])
-
-
 def gives_count_of(sentence: str, focus: frozenset[str]) -> bool:
     """Whether the sentence states a number of the thing counted (or a bare number)."""
     bound = _bindings(tokenize(sentence))
@@ -324,10 +296,6 @@ _TIME_QUESTION_RE = re.compile(
 # A clock time, a year 1000-2099 or its decade, a day of the month, or a year BC/AD.
 _TIME_NUMBER_RE = re.compile(
     r"\b\d{1,2}[:.]\d{2}\b|\b(?:1\d{3}|20\d{2})s?\b|\b\d{1,2}(?:st|nd|rd|th)\b|\b\d+ (?:BC|AD|BCE|CE)\b")
-_TIME_WORDS = frozenset(
-    "today yesterday tomorrow tonight ago century centuries decade decades morning afternoon evening "
-    "night dawn dusk midnight noon weekend spring summer autumn fall winter earlier later".split()
-)
 
 
 def asks_for_time(question: str) -> bool:
@@ -341,4 +309,4 @@ def states_time(sentence: str) -> bool:
     if _TIME_NUMBER_RE.search(sentence):
         return True
     lows = {w.lower() for w in words(sentence)}
-    return bool(lows & (_CALENDAR | _TIME_WORDS)) or any(w in ORDINALS for w in lows if w.endswith("th"))
+    return bool(lows & (CALENDAR | TIME_WORDS)) or any(w in ORDINALS for w in lows if w.endswith("th"))
