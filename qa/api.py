@@ -23,6 +23,7 @@ from qa.errors import InvalidQuestionError, QuestionTooLongError
 from qa.generate import Generator, TransformersGenerator, llm_backend
 from qa.indexer import IndexReport, ensure_seed_index, index_paths, remove_articles
 from qa.injection import split_question
+from qa.intent import YES_NO, parse_intent
 from qa.judge import Judge, LearnedJudge
 from qa.prompt import ABSTAIN_TEXT, build_messages, build_rewrite_messages
 from qa.records import Answer, Hit
@@ -155,7 +156,8 @@ class Assistant:
             return
         t0 = time.perf_counter()
         pieces: list[str] = []
-        for piece in self.generator.stream(build_messages(standalone, hits), max_new_tokens):
+        yes_no = parse_intent(standalone).kind == YES_NO
+        for piece in self.generator.stream(build_messages(standalone, hits, yes_no=yes_no), max_new_tokens):
             if not pieces:
                 timings["first_token"] = time.perf_counter() - started
             pieces.append(piece)

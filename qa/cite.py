@@ -30,6 +30,9 @@ __all__ = ["MARKER_RE", "Grounded", "clean_sentence", "default_judge", "draft_se
            "parse_markers", "supporting_passages"]
 
 ONE_FACT_KINDS = frozenset({COUNT, NUMBER, TIME, PERSON, PLACE, YES_NO})
+# Kinds whose answer shape is checked outright: a number, a time. For the others the judge's
+# question-relevance signals decide (a name may be made of the question's own words).
+KIND_CHECKED = frozenset({COUNT, NUMBER, TIME})
 MAX_ONE_FACT_CHARS = 200
 _MAX_ADDED_REPORTS = 1
 MARKER_RE = re.compile(r"\s*[\[【]\s*(\d+(?:\s*[,;–-]\s*\d+)*)\s*[\]】]")
@@ -37,7 +40,11 @@ _PASSAGE_PREAMBLE_RE = re.compile(
     r"^(?:according to|based on|as stated in|as per|in|from) (?:the )?"
     r"(?:(?:information|details?|text) (?:provided |given )?(?:in )?(?:the )?)?(?:provided |given )?"
     r"(?:passages?|texts?|context|articles?)(?: provided| given)?"
-    r"(?:\s*\[?\d+\]?)?\s*,\s*", re.IGNORECASE)
+    r"(?:\s*\[?\d+\]?)?\s*,\s*"
+    r"|^(?:the |this )?(?:passages?|texts?|context|articles?)(?:\s*\[?\d+\]?)?\s+"
+    r"(?:states?|says?|mentions?|indicates?|notes?|reports?|explains?)\s+(?:that\s+)?", re.IGNORECASE)
+# "Yes," or "No," in front of an answer to a question that is not a yes/no question.
+_STRAY_YES_NO_RE = re.compile(r"^(?:yes|no)\s*[,.!:;-]\s*(?=\S)", re.IGNORECASE)
 # "(Title) answer ...": the model repeating a passage's heading before its sentence.
 _LEADING_HEADING_RE = re.compile(r"^\([^()]{1,80}\)\s+(?=\S)")
 _ABSTAIN_RE = re.compile(
@@ -91,11 +98,15 @@ def parse_markers(sentence: str) -> tuple[str, list[int]]:
     return re.sub(r"\s+([.,;:!?])", r"\1", bare), list(dict.fromkeys(found))
 
 
-def clean_sentence(sentence: str) -> tuple[str, list[int]]:
-    """A draft sentence without its markers, a "Based on the passages," preamble or an echoed
-    "(Title)" heading, capitalised; and its marker numbers (1-based)."""
+def clean_sentence(sentence: str, yes_no: bool = False) -> tuple[str, list[int]]:
+    """A draft sentence without its markers, a "Based on the passages," or "The passage states
+    that" preamble, an echoed "(Title)" heading, or (unless the question is yes/no) a stray
+    leading "Yes,"; capitalised; and its marker numbers (1-based)."""
     bare, markers = parse_markers(sentence)
+    if not yes_no:
+        bare = _STRAY_YES_NO_RE.sub("", bare)
     bare = _LEADING_HEADING_RE.sub("", _PASSAGE_PREAMBLE_RE.sub("", bare))
+    bare = _PASSAGE_PREAMBLE_RE.sub("", bare)
     return bare[:1].upper() + bare[1:], markers
 
 
@@ -178,7 +189,7 @@ def _supported(sentences: list[str], hits: list[Hit], intent: Intent, judge: Jud
     kept: list[tuple[str, list[int], float]] = []
     texts = [hit.text for hit in hits]
     for sentence in sentences:
-        bare, markers = clean_sentence(sentence)
+        bare, markers = clean_sentence(sentence, yes_no=intent.kind == YES_NO)
         valid = [m - 1 for m in markers if 1 <= m <= len(hits)]
         for m in markers:
             if not 1 <= m <= len(hits):
@@ -210,8 +221,12 @@ def _supported(sentences: list[str], hits: list[Hit], intent: Intent, judge: Jud
 
 def _answers(kept: list[tuple[str, list[int], float]], intent: Intent,
              changes: list[str]) -> tuple[list[tuple[str, list[int], float]], str]:
-    """The supported sentences that answer the question; a one-fact question keeps its best one."""
-    answering = [item for item in kept if answers_kind(item[0], intent)]
+    """The supported sentences that answer the question (for a count, number or time question, those
+    that state one); a one-fact question keeps its best one."""
+    if intent.kind in KIND_CHECKED:
+        answering = [item for item in kept if answers_kind(item[0], intent)]
+    else:
+        answering = kept
     for sentence, _, _ in kept:
         if all(sentence != a[0] for a in answering):
             changes.append(f"removed a supported sentence that does not answer the {intent.kind} "

@@ -29,13 +29,15 @@ _NUMBER_RE = re.compile(
     r"proportion|share|number|amount|size|rate|price|cost|population)|at what (?:age|speed|rate|price))\b",
     re.IGNORECASE)
 _COUNT_RE = re.compile(r"\bhow many\b", re.IGNORECASE)
+# "..., A or B?": a choice between alternatives the question itself names.
+_CHOICE_RE = re.compile(r"\bor\b[^?]*\?\s*$", re.IGNORECASE)
 _WHEN_RE = re.compile(r"^(?:when|since when|until when|in what (?:year|month|decade|century))\b"
                       r"|\bwhen (?:did|was|were|is|does|do|will)\b", re.IGNORECASE)
 _PERSON_RE = re.compile(r"^(?:who|whom|whose)\b|\b(?:which|what) (?:person|man|woman|people|company|"
                         r"companies|organi[sz]ations?|group|country|countries|firm|agency|minister|leader|"
                         r"president|official|team|party)\b|\bwho (?:is|was|were|did)\b", re.IGNORECASE)
 _PLACE_RE = re.compile(r"^where\b|\bwhere (?:is|was|were|did|does|do)\b|\b(?:which|what) (?:city|town|"
-                       r"place|region|state|province|site|location|venue|area|village|street)\b|\bin which\b",
+                       r"place|region|state|province|site|location|venue|area|village|street)\b",
                        re.IGNORECASE)
 _LIST_RE = re.compile(r"\b(?:which|what) (?:\w+ )?(?:two|three|four|five|six|several)\b|\bname (?:the|all|"
                       r"two|three|four)\b|\blist\b|\bwhat are the\b", re.IGNORECASE)
@@ -65,8 +67,8 @@ class Intent:
 
 
 def parse_intent(question: str) -> Intent:
-    """The `Intent` of a question (first matching kind in the order count, number, time, yes/no,
-    person, place, list, other)."""
+    """The `Intent` of a question (first matching kind in the order count, number, a choice
+    between named alternatives (other), time, yes/no, person, place, list, other)."""
     split = split_question(question.strip())
     asked = split.asked
     queries = tuple(count_queries(asked))
@@ -74,6 +76,8 @@ def parse_intent(question: str) -> Intent:
         kind = COUNT
     elif _NUMBER_RE.search(asked):
         kind = NUMBER
+    elif _CHOICE_RE.search(asked):
+        kind = OTHER
     elif asks_for_time(asked) or _WHEN_RE.search(asked):
         kind = TIME
     elif _YES_NO_RE.search(asked):

@@ -30,7 +30,7 @@ import numpy as np
 
 from qa.chunk import sentence_spans
 from qa.injection import is_instruction
-from qa.intent import COUNT, LIST, NUMBER, OTHER, PERSON, PLACE, TIME, YES_NO, Intent, parse_intent
+from qa.intent import COUNT, NUMBER, TIME, YES_NO, Intent, parse_intent
 from qa.records import Hit
 from qa.support import (
     _name_present,
@@ -56,9 +56,12 @@ FEATURES = (
     "names_missing",       # share of the claim's names that the passage lacks
     "coverage_sentence",   # share of claim content in the best passage sentence
     "coverage_passage",    # share of claim content anywhere in the passage
+    "answer_coverage",     # share of the claim's new content (not in the question) in the best sentence
+    "answer_coverage_passage",  # the same anywhere in the passage
     "novel_terms",         # share of claim content words in neither passages nor question
     "question_terms",      # share of claim content words that the question holds
     "similarity",          # embedding cosine of the claim and the best passage sentence
+    "question_similarity",  # embedding cosine of the question and the passage's closest sentence
     "event_mismatch",      # an event word (killed/freed/...) the best sentence lacks
     "polarity_mismatch",   # negated in one, not the other
     "source_mismatch",     # credits a source the passage does not name
@@ -106,9 +109,10 @@ def evidence_sentences(text: str) -> tuple[str, ...]:
 
 
 def answers_kind(sentence: str, intent: Intent) -> bool:
-    """Whether a sentence holds an answer of the kind the question asks for."""
+    """Whether a sentence holds an answer of the kind the question asks for: a number for "how
+    many" (of what it counts) and "how much", a time for "when", and for every other kind some
+    name or word the question does not already hold."""
     claim = claim_of(sentence)
-    asked = {stem(w) for w in words(intent.asked)}
     if intent.kind == COUNT:
         return bool(claim.numbers or any(w in ("no", "none", "nobody") for w in words(sentence))) and (
             not intent.counts or gives_count_of(sentence, intent.counts))
@@ -116,11 +120,10 @@ def answers_kind(sentence: str, intent: Intent) -> bool:
         return bool(claim.numbers)
     if intent.kind == TIME:
         return states_time(sentence)
-    if intent.kind in (PERSON, PLACE, LIST):
-        return bool(claim.names - asked) or bool(claim.numbers and intent.kind == LIST)
     if intent.kind == YES_NO:
         return True
-    return bool((claim.terms | claim.names) - asked) or (intent.kind == OTHER and bool(claim.numbers))
+    asked = {stem(w) for w in words(intent.asked)}
+    return bool((claim.terms | claim.names) - asked) or bool(claim.numbers - numbers(intent.asked))
 
 
 def _terms(sentence: str) -> set[str]:
@@ -154,7 +157,7 @@ def _hard_rules(claim: str, passages: Sequence[str], intent: Intent) -> Verdict 
 
 
 def features(claim: str, passage: str, intent: Intent, all_terms: set[str],
-             similarity: float = 0.0) -> dict[str, float]:
+             similarity: float = 0.0, question_similarity: float = 0.0) -> dict[str, float]:
     """The judge's signals for `claim` against one passage (see `FEATURES`)."""
     given = frozenset(numbers(intent.asked))
     c = without_given(claim_of(claim), given)
@@ -170,6 +173,18 @@ def features(claim: str, passage: str, intent: Intent, all_terms: set[str],
         covered = (len(c.numbers & nums) + sum(1 for n in c.names if _name_present(n, frozenset(terms)))
                    + len(c.terms & terms))
         return covered / total
+
+    asked_stems = {stem(w) for w in words(intent.asked)}
+    new_words = (c.terms | c.names) - asked_stems
+    new_numbers = c.numbers - given
+
+    def new_coverage(terms: set[str] | frozenset[str], nums: set[float] | frozenset[float]) -> float:
+        """Share of what the claim adds to the question (its answer) that `terms`/`nums` hold."""
+        wanted = len(new_words) + len(new_numbers)
+        if wanted == 0:
+            return 1.0
+        found = len(new_numbers & nums) + sum(1 for w in new_words if _name_present(w, frozenset(terms)))
+        return found / wanted
 
     best = max(range(len(evidence)), key=lambda i: coverage(evidence[i].terms, evidence[i].numbers),
                default=None)
@@ -191,9 +206,12 @@ def features(claim: str, passage: str, intent: Intent, all_terms: set[str],
         "names_missing": names_missing,
         "coverage_sentence": coverage(e.terms, e.numbers) if e is not None else 0.0,
         "coverage_passage": coverage(passage_terms, passage_numbers),
+        "answer_coverage": max((new_coverage(ev.terms, ev.numbers) for ev in evidence), default=0.0),
+        "answer_coverage_passage": new_coverage(passage_terms, passage_numbers),
         "novel_terms": len(novel) / len(claim_words) if claim_words else 0.0,
         "question_terms": len(claim_words & question_words) / len(claim_words) if claim_words else 0.0,
         "similarity": similarity,
+        "question_similarity": question_similarity,
         "event_mismatch": float(e is not None and not c.events <= e.events),
         "polarity_mismatch": float(e is not None and not _polarity_matches(c, e)),
         "source_mismatch": float(bool(c.source) and not any(
@@ -273,29 +291,32 @@ class LearnedJudge(Judge):
         self.model = model if model is not None else load_model()
         self.embed = embed
 
-    def similarities(self, claim: str, passages: Sequence[str]) -> list[float]:
-        """Cosine of the claim and the closest sentence of each passage (0.0 without an embedder)."""
+    def similarities(self, claim: str, passages: Sequence[str], question: str = ""
+                     ) -> tuple[list[float], list[float]]:
+        """For each passage, the cosine of the claim and of the question with the passage's closest
+        sentence (all 0.0 without an embedder; the question's 0.0 without a question)."""
         if self.embed is None:
-            return [0.0] * len(passages)
+            return [0.0] * len(passages), [0.0] * len(passages)
         per = [evidence_sentences(p) or (p,) for p in passages]
         flat = [s for group in per for s in group]
-        vectors = self.embed([claim, *flat])
-        sims = vectors[1:] @ vectors[0]
-        out, at = [], 0
+        vectors = self.embed([claim, question or claim, *flat])
+        claim_sims, question_sims = vectors[2:] @ vectors[0], vectors[2:] @ vectors[1]
+        out_c, out_q, at = [], [], 0
         for group in per:
-            out.append(float(sims[at : at + len(group)].max()) if group else 0.0)
+            out_c.append(float(claim_sims[at : at + len(group)].max()) if group else 0.0)
+            out_q.append(float(question_sims[at : at + len(group)].max()) if group and question else 0.0)
             at += len(group)
-        return out
+        return out_c, out_q
 
     def scored_passages(self, claim: str, passages: Sequence[str], intent: Intent
                         ) -> list[tuple[float, int, dict[str, float]]]:
         """(score, passage index, features) for every passage; the score is the fitted probability
         (0.0 when no model is loaded)."""
         all_terms = set().union(*(_terms(p) for p in passages)) if passages else set()
-        sims = self.similarities(claim, passages)
+        sims, question_sims = self.similarities(claim, passages, intent.asked)
         out = []
         for p, text in enumerate(passages):
-            values = features(claim, text, intent, all_terms, sims[p])
+            values = features(claim, text, intent, all_terms, sims[p], question_sims[p])
             out.append((self.model.probability(values) if self.model else 0.0, p, values))
         return out
 

@@ -16,8 +16,7 @@ ABSTAIN_TEXT = "The articles don't say."
 SYSTEM_PROMPT = (
     "You answer questions about news articles using ONLY the numbered passages given.\n"
     "Rules:\n"
-    "1. Answer in one or two short, complete sentences that state the fact asked for; "
-    "begin the answer to a yes/no question with Yes or No.\n"
+    "1. Answer in one or two short, complete sentences that state the fact asked for.\n"
     "2. Use only facts stated in the passages; never add outside knowledge.\n"
     "3. After each sentence put the number of the passage it comes from in brackets, e.g. [2].\n"
     "4. When passages give different figures or accounts, say which source reports which.\n"
@@ -41,11 +40,16 @@ def format_passages(hits: list[Hit]) -> str:
     return "\n\n".join(blocks)
 
 
-def build_messages(question: str, hits: list[Hit]) -> list[dict[str, str]]:
-    """System and user messages for answering `question` from `hits`."""
+YES_NO_HINT = "Begin the answer with Yes or No, then give the reason from the passages."
+
+
+def build_messages(question: str, hits: list[Hit], yes_no: bool = False) -> list[dict[str, str]]:
+    """System and user messages for answering `question` from `hits`; a yes/no question
+    (`yes_no`) asks for Yes or No first."""
+    hint = f"{YES_NO_HINT}\n" if yes_no else ""
     user = (
         f"Passages:\n<<<\n{format_passages(hits)}\n>>>\n\n"
-        f"Question: {question.strip()}\nAnswer:"
+        f"{hint}Question: {question.strip()}\nAnswer:"
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 

@@ -28,6 +28,7 @@ from qa.eval.facts import SEED_FACTS, Fact, load_facts, sample
 from qa.eval.splits import assign
 from qa.indexer import upsert_articles
 from qa.injection import split_question
+from qa.intent import YES_NO, parse_intent
 from qa.prompt import build_messages
 from qa.retrieve import retrieve
 from qa.settings import Settings
@@ -62,7 +63,8 @@ def drafts(assistant: Assistant, facts: list[Fact], dataset: str, out, k: int) -
         draft = ""
         started = time.perf_counter()
         if is_relevant(question, hits, assistant.settings.min_relevance):
-            draft = assistant.generator.generate(build_messages(question, hits),
+            yes_no = parse_intent(question).kind == YES_NO
+            draft = assistant.generator.generate(build_messages(question, hits, yes_no=yes_no),
                                                  assistant.settings.max_new_tokens)
         record = {"dataset": dataset, "fact": dataclasses.asdict(fact), "question": question,
                   "passages": [dataclasses.asdict(h) for h in hits], "draft": draft,

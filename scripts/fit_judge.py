@@ -56,7 +56,7 @@ def rows_from_drafts(records: list[dict], judge: LearnedJudge) -> tuple[list[lis
             continue
         intent = parse_intent(record["question"])
         for sentence in draft_sentences(draft):
-            bare, _ = clean_sentence(sentence)
+            bare, _ = clean_sentence(sentence, yes_no=intent.kind == "yes/no")
             if is_abstention(bare) or not claim_of(bare).has_content:
                 continue
             if _hard_rules(bare, passages, intent) is not None:
@@ -117,6 +117,21 @@ def answer_metrics(records: list[dict], judge: LearnedJudge) -> dict[str, float]
             "wrong_drafts": wrong, "final_em": final_em / max(answerable_n, 1)}
 
 
+class MemoEmbed:
+    """The embedder's `embed`, remembering every text's vector (the sweep re-judges the same texts)."""
+
+    def __init__(self, embedder: SentenceTransformerEmbedder) -> None:
+        self.embedder = embedder
+        self.vectors: dict[str, np.ndarray] = {}
+
+    def __call__(self, texts) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+        if missing:
+            for text, vector in zip(missing, self.embedder.embed(missing), strict=True):
+                self.vectors[text] = vector
+        return np.stack([self.vectors[t] for t in texts])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("drafts", nargs="+", help="JSONL files from scripts/collect_drafts.py (dev only)")
@@ -124,12 +139,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--C", type=float, default=1.0)
     parser.add_argument("--out", default=str(MODEL_FILE))
     args = parser.parse_args(argv)
-    records = []
+    by_id: dict[str, dict] = {}
     for path in args.drafts:
         with open(path, encoding="utf-8") as lines:
-            records += [json.loads(line) for line in lines if line.strip()]
-    embedder = SentenceTransformerEmbedder()
-    judge = LearnedJudge(model=None, embed=embedder.embed)
+            for line in lines:
+                if line.strip():
+                    record = json.loads(line)
+                    by_id.setdefault(f"{record['dataset']}:{record['fact']['id']}", record)
+    records = list(by_id.values())
+    embed = MemoEmbed(SentenceTransformerEmbedder())
+    judge = LearnedJudge(model=None, embed=embed)
     X1, y1 = rows_from_drafts(records, judge)
     X2, y2 = rows_from_cases(judge)
     X, y = np.array(X1 + X2, dtype=float), np.array(y1 + y2)
@@ -141,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     sweep = []
     for threshold in np.round(np.arange(0.05, 0.96, 0.05), 2):
         candidate = FittedModel(**{**model.__dict__, "threshold": float(threshold)})
-        figures = answer_metrics(records, LearnedJudge(candidate, embed=embedder.embed))
+        figures = answer_metrics(records, LearnedJudge(candidate, embed=embed))
         sweep.append((float(threshold), figures))
         print(f"  threshold {threshold:.2f}: kept {figures['kept']:.3f} caught {figures['caught']:.3f} "
               f"final EM {figures['final_em']:.3f}", file=sys.stderr)

@@ -88,7 +88,9 @@ def test_similarity_comes_from_the_embedder():
         return rows
 
     judge = LearnedJudge(_model(similarity=4.0), embed=embed)
-    assert judge.similarities("650 freed", [PASSAGE, "Nothing here."]) == [1.0, 0.0]
+    claim_sims, question_sims = judge.similarities("650 freed", [PASSAGE, "Nothing here."], "Who?")
+    assert claim_sims == [1.0, 0.0]
+    assert question_sims == [1.0, 1.0]  # each passage has a sentence without "650", like the question
 
 
 def test_a_model_file_round_trips(tmp_path):
