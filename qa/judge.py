@@ -257,7 +257,8 @@ class FittedModel:
     meta: dict = field(default_factory=dict, compare=False)
 
     def probability(self, values: dict[str, float]) -> float:
-        z = self.intercept + sum(w * (values.get(name, 0.0) - m) / s for name, w, m, s in
+        """The fitted probability; a feature missing from `values` counts as its dev mean (no vote)."""
+        z = self.intercept + sum(w * (values.get(name, m) - m) / s for name, w, m, s in
                                  zip(self.features, self.coef, self.mean, self.scale, strict=True))
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
@@ -285,7 +286,9 @@ def load_model(path: Path = MODEL_FILE) -> FittedModel | None:
 
 
 class LearnedJudge(Judge):
-    """The fitted decision over `features`; falls back to `RuleJudge` when no model file is shipped."""
+    """The fitted decision over `features`; falls back to `RuleJudge` when no model file is shipped.
+    Without an embedder the two similarity features are left out (they then count as their dev
+    mean); `qa.api.Assistant` always gives it the index's embedder."""
 
     def __init__(self, model: FittedModel | None = None, embed: Embed | None = None) -> None:
         self.model = model if model is not None else load_model()
@@ -317,6 +320,8 @@ class LearnedJudge(Judge):
         out = []
         for p, text in enumerate(passages):
             values = features(claim, text, intent, all_terms, sims[p], question_sims[p])
+            if self.embed is None:  # no embedder: the similarities are unknown, not zero
+                del values["similarity"], values["question_similarity"]
             out.append((self.model.probability(values) if self.model else 0.0, p, values))
         return out
 
