@@ -286,3 +286,13 @@ def test_judge_check_reports_dev_and_test_without_listing_test_cases(capsys):
     dev, test = printed.split("\ntest: ")
     assert dev.startswith("dev: ") and "Support judge vs 36 labelled cases" in dev
     assert "disagreements (not listed" in test and "labelled supported, judged otherwise" not in test
+
+
+def test_compare_warns_when_the_splits_differ(run):
+    old = run_to_dict(run)
+    new = json.loads(json.dumps(old))
+    assert compare(old, new).warnings == []
+    new["meta"]["split"] = "test"
+    result = compare(old, new)
+    assert result.warnings and "split" in result.warnings[0]
+    assert "warning: the runs differ in split" in render_comparison(result)
