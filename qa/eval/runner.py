@@ -2,9 +2,12 @@
 
 For each fact: `Assistant.ask` (with `history` for follow-ups) gives the answer,
 its citations and timings; `Assistant.retrieve(question, k=10)` gives the ranking
-scored for retrieval. The verdicts and metrics are defined in `qa.eval.metrics`
-and `qa.eval.judge`. This module does not index, print tables or write files
-(see `qa.eval.cli` and `qa.eval.report`).
+scored for retrieval. The draft is scored next to the final answer, which gives
+`kept` and `caught` (what the citation check keeps and removes); citations are
+scored against gold evidence (`qa.eval.evidence`). The matching and intervals are
+defined in `qa.eval.metrics`, the judge-graded ALCE scores in `qa.eval.judge`.
+This module does not index, print tables or write files (see `qa.eval.cli` and
+`qa.eval.report`).
 """
 
 from __future__ import annotations
