@@ -296,3 +296,13 @@ def test_compare_warns_when_the_splits_differ(run):
     result = compare(old, new)
     assert result.warnings and "split" in result.warnings[0]
     assert "warning: the runs differ in split" in render_comparison(result)
+
+
+def test_a_draft_that_abstains_holds_no_answer():
+    fact = Fact(id="n", question="How many hostages were freed?", kind="number", answers=["650"])
+    said = score_answer(fact, Answer(question=fact.question, text="650 were freed [1].",
+                                     draft="650 hostages were freed."))
+    assert said.draft_exact_match is True and not said.draft_abstained
+    hedged = score_answer(fact, Answer(question=fact.question, text="The articles don't say.", abstained=True,
+                                       draft="The articles don't say whether all 650 hostages were freed."))
+    assert hedged.draft_abstained and hedged.draft_exact_match is False and hedged.verdict == "refused"

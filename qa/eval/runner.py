@@ -151,12 +151,15 @@ def score_answer(fact: Fact, answer: Answer, locator: EvidenceLocator | None = N
                       history=[[q, a] for q, a in fact.history], answer=answer.text, draft=answer.draft,
                       standalone_question=answer.standalone_question, abstained=answer.abstained,
                       abstain_reason=answer.abstain_reason, timings=dict(answer.timings))
+    item.draft_abstained = draft_abstains(answer.draft)
     item.citations = [{"n": c.n, "doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text,
                        "cited_by": list(c.cited_by)} for c in answer.citations]
     if fact.answerable:
         text = "" if answer.abstained else answer.text
         item.exact_match = exact_match(text, fact.answers, fact.all_of)
-        item.draft_exact_match = exact_match(answer.draft, fact.answers, fact.all_of)
+        # a draft that abstains holds no answer, as a final answer that abstains holds none
+        item.draft_exact_match = (not item.draft_abstained
+                                  and exact_match(answer.draft, fact.answers, fact.all_of))
         item.f1 = best_f1(text, fact.answers or [a for g in fact.all_of for a in g])
         if fact.kind == "number":
             item.numeric_match = numeric_match(text, fact.answers)
@@ -165,7 +168,6 @@ def score_answer(fact: Fact, answer: Answer, locator: EvidenceLocator | None = N
     else:
         item.correct = answer.abstained
         item.verdict = ABSTAINED if answer.abstained else ANSWERED
-    item.draft_abstained = draft_abstains(answer.draft)
     if fact.answerable and fact.evidence:
         locator = locator or EvidenceLocator({})
         if not answer.abstained:
