@@ -278,6 +278,13 @@ def test_cli_split(fake_models, seed_index, facts_file, tmp_path, capsys):
     report = (out / "report.md").read_text(encoding="utf-8")
     assert "- **split**: `test`" in report and "## The citation check: draft vs final" in report
     assert "test: judge accuracy" in report
+    # a kept --index-dir that already holds the other split's articles is flagged
+    kept = ["eval", "--dataset", "squad", str(tmp_path / "squad.json"), "--index-dir", str(tmp_path / "idx"),
+            "--out", str(out), "--no-progress"]
+    assert main([*kept, "--split", "dev"]) == 0
+    assert "outside this sample" not in capsys.readouterr().err
+    assert main([*kept, "--split", "test"]) == 0
+    assert "also holds 2 articles from outside this sample" in capsys.readouterr().err
 
 
 def test_judge_check_reports_dev_and_test_without_listing_test_cases(capsys):

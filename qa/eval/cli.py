@@ -166,6 +166,11 @@ def _run(args: argparse.Namespace, settings: Settings, check: JudgeCheck,
         print(f"indexing {len(dataset.articles)} {args.dataset} articles into {settings.index_dir}",
               file=sys.stderr)
         upsert_articles(settings.index_dir, dataset.articles, assistant.embedder, progress=progress)
+        wanted = {a.doc_id for a in dataset.articles}
+        extra = sum(1 for doc_id in assistant.store.articles if doc_id not in wanted)
+        if extra:
+            print(f"qa eval: warning: {settings.index_dir} also holds {extra} articles from outside this "
+                  f"sample (another split or run); they act as extra distractors", file=sys.stderr)
         run = run_eval(assistant, dataset.facts, progress=progress, seed=args.seed, meta=meta, judge=check,
                         judge_test=test_check)
         if temp is not None:
