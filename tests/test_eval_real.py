@@ -31,12 +31,14 @@ SQUAD_FILE = EVAL_DATA / "squad-dev-v2.0.json"
 RGB_FILE = EVAL_DATA / "rgb-en_fact.jsonl"
 SQUAD_TEST_QUESTIONS = 40
 RGB_TEST_QUESTIONS = 20
-# PROVISIONAL floors, set from the dev-split measurements in docs/eval.md (the test split is
-# not run while tuning); replace them with the measured test-sample figures minus about two
-# questions when this test is first run on the merged code.
+# PROVISIONAL floors. They come from the last whole-file runs in docs/eval.md (SQuAD 2.0, 200
+# questions: accuracy 40.0%, draft exact match 52.9% -> final 37.5%, so kept <= 0.71; RGB, 50
+# questions: accuracy 46.0%, draft 60.0% -> final 46.0%, so kept <= 0.77), less a margin for the
+# small samples; caught had not been measured. Replace them with the figures this test measures
+# on the merged code, minus about two questions, the first time it runs; never lower them to pass.
 SQUAD_TEST_FLOORS = {
     "accuracy": 0.30,
-    "kept": 0.60,
+    "kept": 0.55,
     "caught": 0.25,
 }
 RGB_TEST_FLOORS = {
