@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from qa.eval.datasets import guess_kind, load_rgb, load_squad
+from qa.eval.datasets import guess_kind, load_rgb, load_squad, squad_titles
 from qa.eval.facts import KINDS, SEED_FACTS, FactsFormatError, check_evidence, load_facts, sample
+from qa.eval.splits import SPLITS, assign, check_split
 from qa.ingest import read_paths
 from qa.settings import SEED_DIR
 
@@ -135,3 +136,58 @@ def test_guess_kind():
     assert guess_kind("In what year was it?") == "date"
     assert guess_kind("Who masterminded the raid?") == "name"
     assert guess_kind("Super Bowl 2021 location") == "other"
+
+
+def _squad_with_titles(titles):
+    return {"version": "v2.0", "data": [
+        {"title": title, "paragraphs": [
+            {"context": f"{title} was founded in 1900. It is old.",
+             "qas": [{"id": f"{title}-q", "question": f"When was {title} founded?", "is_impossible": False,
+                      "answers": [{"text": "1900", "answer_start": len(title) + 16}]}]}]}
+        for title in titles]}
+
+
+def test_squad_split_by_title_samples_and_indexes_only_that_half(tmp_path):
+    titles = [f"Title_{i}" for i in range(9)]
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps(_squad_with_titles(titles)), encoding="utf-8")
+    side = assign(t.replace("_", " ") for t in titles)
+    assert squad_titles(path) == [t.replace("_", " ") for t in titles]
+    seen = {}
+    for split in SPLITS:
+        data = load_squad(path, limit=None, split=split)
+        assert data.split == split and data.facts
+        got = {a.title for a in data.articles}
+        assert got == {t for t, s in side.items() if s == split}
+        assert {f.note.removeprefix("SQuAD title ") for f in data.facts} == got
+        seen[split] = got
+    assert not seen["dev"] & seen["test"] and len(seen["dev"]) == 5 and len(seen["test"]) == 4
+    # a sample is drawn from the split's pool: every sampled question is from that half
+    small = load_squad(path, limit=2, seed=3, split="test")
+    assert len(small.facts) == 2 and {a.title for a in small.articles} <= seen["test"]
+    assert load_squad(path, limit=None).split == "all" and len(load_squad(path, limit=None).facts) == 9
+    with pytest.raises(ValueError, match="unknown split"):
+        load_squad(path, split="train")
+
+
+def test_rgb_split_by_question_id(tmp_path):
+    rows = [{"id": i, "query": f"Question {i}?", "answer": "yes", "positive": ["yes it is"], "negative": []}
+            for i in range(10)]
+    path = _write(tmp_path / "rgb.jsonl", rows)
+    side = assign(str(i) for i in range(10))
+    dev = load_rgb(path, limit=None, split="dev")
+    test = load_rgb(path, limit=None, split="test")
+    assert {f.id for f in dev.facts} == {f"rgb-{k}" for k, s in side.items() if s == "dev"}
+    assert {f.id for f in test.facts} == {f"rgb-{k}" for k, s in side.items() if s == "test"}
+    assert len(dev.facts) == len(test.facts) == 5
+    assert all(a.doc_id.split("-")[1] in {f.id[4:] for f in test.facts} for a in test.articles)
+    # membership does not depend on the sample
+    assert {f.id for f in load_rgb(path, limit=3, seed=9, split="test").facts} <= {f.id for f in test.facts}
+
+
+def test_split_assignment_is_stable_and_balanced():
+    keys = [f"k{i}" for i in range(101)]
+    first = assign(keys)
+    assert first == assign(reversed(keys))                 # order of the input does not matter
+    assert sum(v == "dev" for v in first.values()) == 51    # the odd key goes to dev
+    assert check_split("all") is None and check_split("TEST") == "test"

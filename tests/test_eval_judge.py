@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from qa.eval.judge import JudgeCase, citation_scores, cited_sentences, judge_check, supported
+from qa.eval.judge import (
+    JudgeCase,
+    citation_scores,
+    cited_sentences,
+    judge_check,
+    load_judge_cases,
+    load_test_cases,
+    supported,
+)
 
 FREED = "The state media have reported that 650 hostages have been freed, of which 573 are Algerians."
 CAPTIVE = ("At the time of going to the press, both AP and Reuters sources claimed that about 60 "
@@ -71,5 +81,36 @@ def test_judge_check_on_hand_cases():
              JudgeCase("b", "State media said 60 hostages were freed.", FREED, False),
              JudgeCase("c", "State media said 650 hostages were killed.", FREED, False)]
     check = judge_check(cases)
-    assert [c.predicted for c in cases] == [True, False, check.cases[2].predicted]
-    assert check.true_positive == 1 and check.true_negative >= 1
+    # "killed" is another event than "freed": the same number does not carry over
+    assert [c.predicted for c in cases] == [True, False, False]
+    counts = (check.true_positive, check.false_positive, check.false_negative, check.true_negative)
+    assert counts == (1, 0, 0, 2)
+    assert check.accuracy.value == 1.0 and check.recall.n == 1 and check.precision.n == 1
+
+
+# The support judge on its test cases (support_judge_heldout.jsonl, plus support_judge_test.jsonl
+# once it is present), measured 2026-12-01: accuracy 22/40 = 0.550 [0.400, 0.700]. The floor sits
+# two cases under that. Raise it when the judge improves; never lower it to pass. When a new test
+# file lands, measure again (`qa eval --judge-check`) and set the floor from that figure.
+JUDGE_TEST_FLOOR = 0.50
+JUDGE_TEST_MIN_CASES = 40
+
+
+def test_judge_on_its_test_cases_meets_the_floor():
+    check = judge_check(load_test_cases())
+    assert len(check.cases) >= JUDGE_TEST_MIN_CASES
+    assert check.accuracy.value >= JUDGE_TEST_FLOOR, (
+        f"support judge accuracy on its test cases {check.accuracy.show()} is under the floor "
+        f"{JUDGE_TEST_FLOOR}")
+
+
+def test_test_cases_are_read_from_every_present_file(tmp_path):
+    rows = [{"id": f"t{i}", "sentence": "s", "passage": "p", "supported": i % 2 == 0} for i in range(3)]
+    first = tmp_path / "a.jsonl"
+    first.write_text("\n".join(json.dumps(r) for r in rows[:2]) + "\n", encoding="utf-8")
+    second = tmp_path / "b.jsonl"
+    second.write_text(json.dumps(rows[2]) + "\n", encoding="utf-8")
+    cases = load_test_cases([first, tmp_path / "missing.jsonl", second])
+    assert [c.id for c in cases] == ["t0", "t1", "t2"] and [c.supported for c in cases] == [True, False, True]
+    test = {(c.sentence, c.passage) for c in load_test_cases()}
+    assert test and not test & {(c.sentence, c.passage) for c in load_judge_cases()}  # no shared case

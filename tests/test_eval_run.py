@@ -9,12 +9,14 @@ import pytest
 import qa.api
 from qa.cli import main
 from qa.eval.compare import compare, load_run, render_comparison
-from qa.eval.facts import load_facts
+from qa.eval.evidence import EvidenceLocator
+from qa.eval.facts import Fact, load_facts
 from qa.eval.judge import judge_check
 from qa.eval.report import render_markdown, render_table, run_to_dict, write_outputs
-from qa.eval.runner import EvidenceLocator, ItemResult, first_rank, run_eval, summarize
+from qa.eval.runner import ItemResult, draft_abstains, first_rank, run_eval, score_answer, summarize
+from qa.eval.splits import assign
 from qa.fakes import ExtractiveGenerator, HashingEmbedder
-from qa.records import Hit
+from qa.records import Answer, Citation, Hit
 
 FACTS = [
     {"id": "t-1", "question": "According to Algerian state media, how many hostages were freed?",
@@ -190,3 +192,124 @@ def test_cli_errors_are_one_line(fake_models, tmp_path, capsys):
     assert main(["eval", "--compare", "a", "b", "c"]) == 1
     assert main(["eval", "--facts", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "o")]) == 1
     assert "cannot read facts file" in capsys.readouterr().err
+
+
+def _item(answerable, draft_em, draft_abstained, final_abstained, final_em=None):
+    verdict = (("refused" if final_abstained else ("correct" if final_em else "incorrect")) if answerable
+               else ("abstained" if final_abstained else "answered"))
+    return ItemResult(id=f"i{id(object())}", kind="k", question="q", answerable=answerable,
+                      draft_exact_match=draft_em if answerable else None,
+                      exact_match=bool(final_em) if answerable else None, draft_abstained=draft_abstained,
+                      abstained=final_abstained, verdict=verdict,
+                      correct=bool(final_em) if answerable else final_abstained)
+
+
+def test_kept_and_caught_on_hand_made_items():
+    items = [
+        _item(True, True, False, False, final_em=True),    # right draft kept
+        _item(True, True, False, True),                     # right draft refused: not kept
+        _item(True, False, False, True),                    # wrong draft caught
+        _item(True, False, False, False, final_em=False),   # wrong draft passed
+        _item(False, None, False, False),                   # unanswerable, answered: not caught
+        _item(False, None, True, True),                     # the draft abstained itself: in no pool
+        _item(True, False, True, True),                     # answerable, the draft abstained: no pool
+    ]
+    m, _ = summarize(items)
+    assert (m["kept"].value, m["kept"].n) == (0.5, 2)
+    assert (m["caught"].value, m["caught"].n) == (pytest.approx(1 / 3), 3)
+    assert (m["draft_abstain_recall"].value, m["draft_abstain_recall"].n) == (0.5, 2)
+    assert m["draft_false_refusal_rate"].value == pytest.approx(1 / 5)
+    assert m["false_refusal_rate"].value == pytest.approx(3 / 5)
+    assert not m["draft_false_refusal_rate"].higher_is_better
+    assert m["draft_accuracy"].value == pytest.approx(3 / 7) and m["accuracy"].value == pytest.approx(2 / 7)
+
+
+def test_draft_abstains():
+    assert draft_abstains("") and draft_abstains("The articles don't say. [1]")
+    assert not draft_abstains("650 hostages were freed [1]. The articles don't say who freed them.")
+
+
+def test_citations_are_scored_against_gold_evidence_not_the_judge():
+    evidence = "The state media have reported that 650 hostages have been freed, of which 573 are Algerians."
+    text = f"Intro sentence. {evidence} Other news: France rushed jets to Mali."
+    other = text.index("Other")
+    fact = Fact(id="g", question="How many hostages were freed?", kind="number", answers=["650"],
+                doc_ids=["d"], evidence=[evidence])
+    good = Hit(doc_id="d", chunk_id=0, text=text[:other], score=1.0, start=0, end=other)
+    bad = Hit(doc_id="d", chunk_id=1, text=text[other:], score=0.5, start=other, end=len(text))
+    answer = Answer(question=fact.question, text="650 hostages were freed [1][2].", passages=[good, bad],
+                    draft="650 hostages were freed [2].",
+                    citations=[Citation(n, h.doc_id, "", h.text, h.start, h.end, h.score)
+                               for n, h in ((1, good), (2, bad))])
+    item = score_answer(fact, answer, EvidenceLocator({"d": text}))
+    assert item.gold_cited == [True, False] and item.draft_gold_cited == [False]
+    m, _ = summarize([item])
+    assert m["gold_citation_precision"].value == 0.5 and m["gold_citation_recall"].value == 1.0
+    assert m["draft_gold_citation_precision"].value == 0.0 and m["draft_gold_citation_recall"].value == 0.0
+    # unanswerable facts and abstentions are not scored for citations
+    refused = Answer(question="q", text="The articles don't say.", abstained=True, passages=[good])
+    assert score_answer(fact, refused).gold_cited is None
+    unanswerable = Fact(id="u", question="Who?", kind="unanswerable")
+    assert score_answer(unanswerable, answer).gold_cited is None
+
+
+def test_cli_split(fake_models, seed_index, facts_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["eval", "--split", "test", "--index-dir", str(seed_index), "--out", str(out)]) == 1
+    assert "no test split" in capsys.readouterr().err
+    assert main(["eval", "--split", "dev", "--facts", str(facts_file), "--out", str(out)]) == 1
+    assert "has no split" in capsys.readouterr().err
+    titles = ["Gas_plant", "Oil_crisis", "Normans", "Algeria"]
+    squad = {"version": "v2.0", "data": [{"title": t, "paragraphs": [
+        {"context": f"The {t} article says 42 things.",
+         "qas": [{"id": f"{t}-1", "question": f"How many things does the {t} article say?",
+                  "is_impossible": False, "answers": [{"text": "42", "answer_start": 19 + len(t)}]}]}]}
+        for t in titles]}
+    (tmp_path / "squad.json").write_text(json.dumps(squad), encoding="utf-8")
+    assert main(["eval", "--dataset", "squad", str(tmp_path / "squad.json"), "--split", "test",
+                 "--out", str(out), "--no-progress"]) == 0
+    assert "(split test)" in capsys.readouterr().out
+    data = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    side = assign(t.replace("_", " ") for t in titles)
+    assert data["meta"]["split"] == "test" and "Wikipedia title" in data["meta"]["split_rule"]
+    wanted = {f"{t}-1" for t in titles if side[t.replace("_", " ")] == "test"}
+    assert wanted and {i["id"] for i in data["items"]} == wanted
+    assert data["judge_test"]["accuracy"]["n"] >= 40 and data["judge"]["accuracy"]["n"] == 36
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "- **split**: `test`" in report and "## The citation check: draft vs final" in report
+    assert "test: judge accuracy" in report
+    # a kept --index-dir that already holds the other split's articles is flagged
+    kept = ["eval", "--dataset", "squad", str(tmp_path / "squad.json"), "--index-dir", str(tmp_path / "idx"),
+            "--out", str(out), "--no-progress"]
+    assert main([*kept, "--split", "dev"]) == 0
+    assert "outside this sample" not in capsys.readouterr().err
+    assert main([*kept, "--split", "test"]) == 0
+    assert "also holds 2 articles from outside this sample" in capsys.readouterr().err
+
+
+def test_judge_check_reports_dev_and_test_without_listing_test_cases(capsys):
+    assert main(["eval", "--judge-check"]) == 0
+    printed = capsys.readouterr().out
+    dev, test = printed.split("\ntest: ")
+    assert dev.startswith("dev: ") and "Support judge vs 36 labelled cases" in dev
+    assert "disagreements (not listed" in test and "labelled supported, judged otherwise" not in test
+
+
+def test_compare_warns_when_the_splits_differ(run):
+    old = run_to_dict(run)
+    new = json.loads(json.dumps(old))
+    assert compare(old, new).warnings == []
+    new["meta"]["split"] = "test"
+    result = compare(old, new)
+    assert result.warnings and "split" in result.warnings[0]
+    assert "warning: the runs differ in split" in render_comparison(result)
+
+
+def test_a_draft_that_abstains_holds_no_answer():
+    fact = Fact(id="n", question="How many hostages were freed?", kind="number", answers=["650"])
+    said = score_answer(fact, Answer(question=fact.question, text="650 were freed [1].",
+                                     draft="650 hostages were freed."))
+    assert said.draft_exact_match is True and not said.draft_abstained
+    hedged = score_answer(fact, Answer(question=fact.question, text="The articles don't say.", abstained=True,
+                                       draft="The articles don't say whether all 650 hostages were freed."))
+    assert hedged.draft_abstained and hedged.draft_exact_match is False and hedged.verdict == "refused"

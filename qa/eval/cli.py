@@ -42,6 +42,9 @@ def add_eval_parser(verbs, add_common: Callable[[argparse.ArgumentParser], None]
                    help="seed: facts over an index (default); squad: SQuAD 2.0 JSON; rgb: RGB en_fact JSONL")
     p.add_argument("--facts", metavar="PATH", help="facts JSONL for --dataset seed "
                    "(default: the shipped seed facts; format in qa/eval/data/README.md)")
+    p.add_argument("--split", choices=("dev", "test", "all"), default="all",
+                   help="fixed half of squad (by Wikipedia title) or rgb (by question id): tune on dev, "
+                        "report on test (default: all); the seed facts are dev")
     p.add_argument("--limit", type=int, help="ask a random sample of N questions "
                    "(default: all; 100 for squad)")
     p.add_argument("--seed", type=int, default=0, help="random seed for --limit and the bootstrap (0)")
@@ -60,7 +63,7 @@ def add_eval_parser(verbs, add_common: Callable[[argparse.ArgumentParser], None]
 
 def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run `qa eval` as the flags say; returns the exit status."""
-    from qa.eval.judge import judge_check
+    from qa.eval.judge import judge_check, load_test_cases
     from qa.eval.report import judge_summary
 
     if args.compare and len(args.compare) > 2:
@@ -68,25 +71,25 @@ def run_eval_command(args: argparse.Namespace, settings: Settings) -> int:
     if args.compare and len(args.compare) == 2:
         return _compare_files(args.compare[0], args.compare[1])
     check = judge_check(seed=args.seed)
+    test_cases = load_test_cases()
+    test_check = judge_check(test_cases, seed=args.seed) if test_cases else None
     if args.judge_check:
-        from qa.eval.facts import JUDGE_HELDOUT
-        from qa.eval.judge import load_judge_cases
-
-        heldout = judge_check(load_judge_cases(JUDGE_HELDOUT), seed=args.seed)
-        for title, result in (("development cases (seed articles; the judge was tuned on these)", check),
-                              ("held-out cases (RGB news; written blind to the judge)", heldout)):
-            print(f"{title}:\n{judge_summary(result)}")
-            for case in result.cases:
-                if case.predicted != case.supported:
-                    label = "supported" if case.supported else "unsupported"
-                    print(f"  {case.id} labelled {label}, judged otherwise: {case.sentence}")
+        print(f"dev: development cases (seed articles; the judge is tuned on these):\n{judge_summary(check)}")
+        for case in check.cases:
+            if case.predicted != case.supported:
+                label = "supported" if case.supported else "unsupported"
+                print(f"  {case.id} labelled {label}, judged otherwise: {case.sentence}")
+        if test_check is not None:
+            wrong = sum(c.predicted != c.supported for c in test_check.cases)
+            print(f"\ntest: held-out cases (written blind to the judge; report only):\n"
+                  f"{judge_summary(test_check)}\n  {wrong} disagreements (not listed: tune on dev only)")
         return 0
     old = None
     if args.compare:
         from qa.eval.compare import load_run
 
         old = load_run(args.compare[0])
-    run = _run(args, settings, check)
+    run = _run(args, settings, check, test_check)
     from qa.eval.report import render_table, write_outputs
 
     print(render_table(run))
@@ -114,17 +117,28 @@ def _compare_files(old_path: str, new_path: str) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, settings: Settings, check: JudgeCheck) -> EvalRun:
+def _run(args: argparse.Namespace, settings: Settings, check: JudgeCheck,
+         test_check: JudgeCheck | None = None) -> EvalRun:
     from qa.api import Assistant
     from qa.eval.runner import run_eval
+    from qa.eval.splits import SPLIT_SALT, check_split
 
     data = args.data_opt or args.data
     limit = args.limit if args.limit is not None else DEFAULT_LIMITS[args.dataset]
-    meta = {"dataset": args.dataset, "limit": limit, "argv": " ".join(sys.argv[1:])}
+    split = check_split(args.split)
+    meta = {"dataset": args.dataset, "split": split or "all", "limit": limit,
+            "argv": " ".join(sys.argv[1:])}
     progress = not args.no_progress
     if args.dataset == "seed":
         if data:
             raise QAError("a data PATH is for --dataset squad or rgb; use --facts for a facts file")
+        if split == "test":
+            raise QAError("the seed facts are development data and have no test split: use --split dev, "
+                          "or --dataset squad|rgb PATH --split test")
+        if split == "dev" and args.facts:
+            raise QAError("--split is for the shipped seed facts, squad and rgb; a --facts file has no split")
+        if not args.facts:
+            meta["split"] = "dev"
         facts_path = Path(args.facts) if args.facts else SEED_FACTS
         facts = sample(load_facts(facts_path), limit, args.seed)
         meta["source"] = str(facts_path)
@@ -132,13 +146,17 @@ def _run(args: argparse.Namespace, settings: Settings, check: JudgeCheck) -> Eva
         problems = check_evidence(facts, {d: a.text for d, a in assistant.store.articles.items()})
         for problem in problems[:10]:
             print(f"qa eval: warning: {problem}", file=sys.stderr)
-        return run_eval(assistant, facts, progress=progress, seed=args.seed, meta=meta, judge=check)
+        return run_eval(assistant, facts, progress=progress, seed=args.seed, meta=meta, judge=check,
+                        judge_test=test_check)
 
     from qa.eval.datasets import load_dataset
     from qa.indexer import upsert_articles
 
-    dataset = load_dataset(args.dataset, data, limit, args.seed)
+    dataset = load_dataset(args.dataset, data, limit, args.seed, split=split)
     meta["source"] = dataset.source
+    if split is not None:
+        meta["split_rule"] = (f"{'Wikipedia title' if args.dataset == 'squad' else 'question id'}, "
+                              f"hash-ordered halves ({SPLIT_SALT})")
     temp = None
     if args.index_dir is None:
         temp = tempfile.TemporaryDirectory(prefix=f"qa-eval-{args.dataset}-")
@@ -148,7 +166,13 @@ def _run(args: argparse.Namespace, settings: Settings, check: JudgeCheck) -> Eva
         print(f"indexing {len(dataset.articles)} {args.dataset} articles into {settings.index_dir}",
               file=sys.stderr)
         upsert_articles(settings.index_dir, dataset.articles, assistant.embedder, progress=progress)
-        run = run_eval(assistant, dataset.facts, progress=progress, seed=args.seed, meta=meta, judge=check)
+        wanted = {a.doc_id for a in dataset.articles}
+        extra = sum(1 for doc_id in assistant.store.articles if doc_id not in wanted)
+        if extra:
+            print(f"qa eval: warning: {settings.index_dir} also holds {extra} articles from outside this "
+                  f"sample (another split or run); they act as extra distractors", file=sys.stderr)
+        run = run_eval(assistant, dataset.facts, progress=progress, seed=args.seed, meta=meta, judge=check,
+                        judge_test=test_check)
         if temp is not None:
             run.meta["index_dir"] = "(temporary)"
         return run

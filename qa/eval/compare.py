@@ -53,6 +53,7 @@ class Comparison:
     flips: list[Flip] = field(default_factory=list)
     only_old: list[str] = field(default_factory=list)
     only_new: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def load_run(path: str | Path) -> dict[str, Any]:
@@ -72,6 +73,10 @@ def compare(old: dict[str, Any], new: dict[str, Any], old_label: str = "old",
             new_label: str = "new") -> Comparison:
     """Metric deltas (in the new run's metric order) and verdict flips of questions in both runs."""
     result = Comparison(old_label, new_label)
+    for key in ("dataset", "split"):
+        o, n = (run.get("meta", {}).get(key, "all" if key == "split" else "?") for run in (old, new))
+        if o != n:
+            result.warnings.append(f"the runs differ in {key} ({o} -> {n}): the figures are not comparable")
     keys = list(dict.fromkeys([*new["metrics"], *old["metrics"]]))
     for key in keys:
         o, n = old["metrics"].get(key), new["metrics"].get(key)
@@ -114,6 +119,8 @@ def render_comparison(comparison: Comparison, markdown: bool = False) -> str:
     """The comparison as plain text (or Markdown): changed metrics first, then the flipped questions."""
     c = comparison
     lines = [f"{'# ' if markdown else ''}qa eval --compare: {c.old_label} -> {c.new_label}", ""]
+    lines += [f"{'**Warning**: ' if markdown else 'warning: '}{w}" for w in c.warnings]
+    lines += [""] if c.warnings else []
     rows = [(d.name, _fmt(d.old, d.unit), _fmt(d.new, d.unit), _fmt(d.delta, d.unit, signed=True),
              d.direction + (" (beyond old 95% CI)" if d.beyond_noise else ""))
             for d in c.metrics]

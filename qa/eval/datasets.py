@@ -9,6 +9,9 @@ the sentence holding its first gold answer; unanswerable questions stay
 unanswerable. RGB: each sampled question's positive and negative snippets become
 articles (`rgb-<id>-pos<i>`, `rgb-<id>-neg<i>`); positives holding the answer are
 the evidence. The data files are read in place, never copied.
+With `split` ("dev" or "test", `qa.eval.splits`) the question pool is first
+cut to that split (SQuAD by Wikipedia title, RGB by question id), then sampled,
+so a sample and its indexed articles never cross the split.
 Neither loader indexes or asks anything.
 """
 
@@ -24,6 +27,7 @@ from qa.chunk import sentence_spans
 from qa.errors import QAError
 from qa.eval.facts import UNANSWERABLE, Fact, FactsFormatError, sample
 from qa.eval.metrics import alias_match
+from qa.eval.splits import assign, check_split
 from qa.ingest import article_from_record, content_hash
 from qa.records import Article
 
@@ -38,6 +42,7 @@ class Dataset:
     facts: list[Fact]
     articles: list[Article] = field(default_factory=list)
     source: str = ""
+    split: str = "all"
 
 
 def guess_kind(question: str) -> str:
@@ -79,8 +84,26 @@ def _slug(title: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", title).strip("_")[:80] or "untitled"
 
 
-def load_squad(path: str | Path, limit: int | None = 100, seed: int = 0) -> Dataset:
-    """Sample `limit` questions of a SQuAD (1.1 or 2.0) JSON file; index their titles' paragraphs."""
+def _title(article: dict) -> str:
+    return str(article.get("title", "")).replace("_", " ")
+
+
+def squad_titles(path: str | Path) -> list[str]:
+    """The Wikipedia titles of a SQuAD JSON file, in file order (as `load_squad` names them)."""
+    path = Path(path)
+    data = _read_json(path, "SQuAD")
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise FactsFormatError(f"{path}: not SQuAD JSON (expected an object with a 'data' list)")
+    return list(dict.fromkeys(_title(a) for a in data["data"]))
+
+
+def load_squad(path: str | Path, limit: int | None = 100, seed: int = 0,
+               split: str | None = None) -> Dataset:
+    """Sample `limit` questions of a SQuAD (1.1 or 2.0) JSON file; index their titles' paragraphs.
+
+    With `split`, only questions of that split's titles are sampled (`qa.eval.splits`).
+    """
+    split = check_split(split)
     path = Path(path)
     data = _read_json(path, "SQuAD")
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
@@ -88,7 +111,7 @@ def load_squad(path: str | Path, limit: int | None = 100, seed: int = 0) -> Data
     questions: list[tuple[str, str, dict]] = []       # (title, doc_id, qa record)
     paragraphs: dict[str, list[tuple[str, str]]] = {}  # title -> [(doc_id, context)]
     for article in data["data"]:
-        title = str(article.get("title", "")).replace("_", " ")
+        title = _title(article)
         for p, paragraph in enumerate(article.get("paragraphs", [])):
             context = paragraph.get("context", "")
             if not context.strip():
@@ -98,6 +121,11 @@ def load_squad(path: str | Path, limit: int | None = 100, seed: int = 0) -> Data
             questions.extend((title, doc_id, qa) for qa in paragraph.get("qas", []))
     if not questions:
         raise FactsFormatError(f"{path}: no questions")
+    if split is not None:
+        side = assign(_title(a) for a in data["data"])
+        questions = [q for q in questions if side[q[0]] == split]
+        if not questions:
+            raise FactsFormatError(f"{path}: no questions in the {split} split")
     chosen = sample(questions, limit, seed)
     contexts = {doc_id: text for plist in paragraphs.values() for doc_id, text in plist}
     facts = []
@@ -117,7 +145,7 @@ def load_squad(path: str | Path, limit: int | None = 100, seed: int = 0) -> Data
                           note=f"SQuAD title {title}"))
     titles = dict.fromkeys(title for title, _, _ in chosen)
     articles = [_article(doc_id, text, title) for title in titles for doc_id, text in paragraphs[title]]
-    return Dataset("squad", facts, articles, str(path))
+    return Dataset("squad", facts, articles, str(path), split or "all")
 
 
 def _rgb_answers(answer: object) -> tuple[list[str], list[list[str]]]:
@@ -135,8 +163,18 @@ def _rgb_answers(answer: object) -> tuple[list[str], list[list[str]]]:
     return [str(answer)], []
 
 
-def load_rgb(path: str | Path, limit: int | None = 50, seed: int = 0) -> Dataset:
-    """Sample `limit` RGB questions; index their positive and negative snippets as articles."""
+def _rgb_id(row: dict, number: int) -> str:
+    """A row's question id; its 0-based position in the file when it has none."""
+    return str(row.get("id", number))
+
+
+def load_rgb(path: str | Path, limit: int | None = 50, seed: int = 0,
+             split: str | None = None) -> Dataset:
+    """Sample `limit` RGB questions; index their positive and negative snippets as articles.
+
+    With `split`, only that split's question ids are sampled (`qa.eval.splits`).
+    """
+    split = check_split(split)
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
@@ -152,12 +190,16 @@ def load_rgb(path: str | Path, limit: int | None = 50, seed: int = 0) -> Dataset
             raise FactsFormatError(f"{path.name}:{number}: not valid JSON ({exc.msg})") from exc
         if not isinstance(row, dict) or "query" not in row or "answer" not in row:
             raise FactsFormatError(f"{path.name}:{number}: an RGB record needs 'query' and 'answer'")
-        rows.append(row)
+        rows.append((_rgb_id(row, len(rows)), row))
     if not rows:
         raise FactsFormatError(f"{path}: no questions")
+    if split is not None:
+        side = assign(rid for rid, _ in rows)
+        rows = [(rid, row) for rid, row in rows if side[rid] == split]
+        if not rows:
+            raise FactsFormatError(f"{path}: no questions in the {split} split")
     facts, articles = [], []
-    for row in sample(rows, limit, seed):
-        rid = str(row.get("id", len(facts)))
+    for rid, row in sample(rows, limit, seed):
         answers, all_of = _rgb_answers(row["answer"])
         doc_ids, evidence = [], []
         for kind in ("positive", "negative"):
@@ -175,17 +217,18 @@ def load_rgb(path: str | Path, limit: int | None = 50, seed: int = 0) -> Dataset
         facts.append(Fact(id=f"rgb-{rid}", question=question, kind=guess_kind(question),
                           answers=answers, all_of=all_of, doc_ids=doc_ids, evidence=evidence,
                           note="RGB en_fact"))
-    return Dataset("rgb", facts, articles, str(path))
+    return Dataset("rgb", facts, articles, str(path), split or "all")
 
 
-def load_dataset(name: str, path: str | Path | None, limit: int | None, seed: int) -> Dataset:
+def load_dataset(name: str, path: str | Path | None, limit: int | None, seed: int,
+                 split: str | None = None) -> Dataset:
     """A SQuAD or RGB dataset by name (`seed` facts are loaded by `qa.eval.facts`)."""
     if name not in ("squad", "rgb"):
         raise QAError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
     if path is None:
         raise QAError(f"--dataset {name} needs the path of its data file")
     loader = load_squad if name == "squad" else load_rgb
-    return loader(path, limit=limit, seed=seed)
+    return loader(path, limit=limit, seed=seed, split=split)
 
 
 def kinds_of(facts: Sequence[Fact]) -> list[str]:

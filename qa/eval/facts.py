@@ -20,6 +20,8 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED_FACTS = DATA_DIR / "seed_facts.jsonl"
 JUDGE_CASES = DATA_DIR / "support_judge_cases.jsonl"
 JUDGE_HELDOUT = DATA_DIR / "support_judge_heldout.jsonl"
+JUDGE_TEST = DATA_DIR / "support_judge_test.jsonl"          # written blind from test-split text
+JUDGE_TEST_FILES = (JUDGE_HELDOUT, JUDGE_TEST)              # the judge's test set (those present)
 
 KINDS = ("number", "name", "date", "list", "cross-article", "conflicting", "follow-up", "unanswerable")
 UNANSWERABLE = "unanswerable"

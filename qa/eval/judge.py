@@ -24,7 +24,7 @@ from pathlib import Path
 
 from qa.chunk import sentence_spans
 from qa.cite import MARKER_RE, is_abstention, parse_markers, supporting_passages
-from qa.eval.facts import JUDGE_CASES, FactsFormatError
+from qa.eval.facts import JUDGE_CASES, JUDGE_TEST_FILES, FactsFormatError
 from qa.eval.metrics import Metric, share
 from qa.records import Hit
 
@@ -165,6 +165,16 @@ def load_judge_cases(path: str | Path = JUDGE_CASES) -> list[JudgeCase]:
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise FactsFormatError(f"{Path(path).name}:{number}: bad judge case ({exc})") from exc
     return cases
+
+
+def load_test_cases(paths: Sequence[str | Path] = JUDGE_TEST_FILES) -> list[JudgeCase]:
+    """The judge's test cases: every file of `paths` that exists, in order.
+
+    By default the held-out cases (RGB news, written blind to the judge) and, when
+    present, the cases written blind from test-split text. They are for reporting:
+    rules and thresholds are tuned on the development cases only.
+    """
+    return [case for path in paths if Path(path).exists() for case in load_judge_cases(path)]
 
 
 def judge_check(cases: Sequence[JudgeCase] | None = None, seed: int = 0) -> JudgeCheck:

@@ -17,10 +17,22 @@ from qa.eval.judge import JudgeCheck
 from qa.eval.metrics import Metric
 from qa.eval.runner import EvalRun
 
+# (label, draft metric, final metric): what the citation check changed, side by side
+CHECK_PAIRS: list[tuple[str, str, str]] = [
+    ("accuracy (all questions)", "draft_accuracy", "accuracy"),
+    ("exact match (answerable)", "draft_exact_match", "exact_match"),
+    ("abstention recall (unanswerable)", "draft_abstain_recall", "abstain_recall"),
+    ("false-refusal rate (answerable, lower is better)", "draft_false_refusal_rate", "false_refusal_rate"),
+    ("citation precision, gold evidence", "draft_gold_citation_precision", "gold_citation_precision"),
+    ("citation recall, gold evidence", "draft_gold_citation_recall", "gold_citation_recall"),
+]
+CHECK_KEYS = ["kept", "caught"]
 GROUPS: list[tuple[str, list[str]]] = [
     ("Answers", ["accuracy", "exact_match", "draft_exact_match", "f1", "numeric_match"]),
-    ("Citations", ["citation_recall", "citation_precision", "draft_citation_recall",
-                   "draft_citation_precision"]),
+    ("Citations (gold evidence)", ["gold_citation_precision", "gold_citation_recall",
+                                   "draft_gold_citation_precision", "draft_gold_citation_recall"]),
+    ("Citations (graded by the support judge itself)", ["citation_recall", "citation_precision",
+                                                        "draft_citation_recall", "draft_citation_precision"]),
     ("Retrieval (top 10)", ["article_hit@1", "article_hit@5", "article_mrr@10", "passage_hit@1",
                             "passage_hit@5", "passage_mrr@10"]),
     ("Refusals", ["abstain_precision", "abstain_recall", "false_refusal_rate"]),
@@ -29,6 +41,20 @@ GROUPS: list[tuple[str, list[str]]] = [
 ]
 FAILED = ("incorrect", "refused", "answered", "error")
 DEFINITIONS = """\
+- **kept**: of the answerable questions whose draft holds a gold answer (exact match of the
+  draft), the share whose final answer still does. 1 - kept is what the citation check costs.
+- **caught**: of the drafts that hold no gold answer (a wrong answer, or any answer to an
+  unanswerable question) and are not themselves abstentions, the share the check turned into an
+  abstention. Drafts that already say the articles don't say, and questions the relevance gate
+  refused before the model wrote anything, are in neither pool.
+- **draft vs final**: the draft figures score the model's raw draft as if it were the answer (a
+  draft abstains when every sentence says the articles don't say, or when there is no draft).
+- **citation precision / recall, gold evidence**: a citation is correct when its passage holds
+  the dataset's gold evidence (SQuAD: the sentence holding the first gold answer; RGB: a positive
+  snippet holding the answer; seed facts: their `evidence` spans), i.e. contains it or covers at
+  least half of it. Precision = correct citations among all citations; recall = answers citing at
+  least one correct passage. Scored on answered, answerable questions with evidence. The support
+  judge plays no part in it.
 - **exact match (alias span)**: the answer is a sentence, so an item matches when a gold alias
   occurs as a whole-word span of the normalised answer (lower case, punctuation and a/an/the
   removed, numbers in words turned into digits: "sixty" = "60", but "60" does not match "650").
@@ -38,9 +64,10 @@ DEFINITIONS = """\
 - **token F1**: SQuAD token F1 of the whole answer against each alias, best alias kept. It is low
   for sentence-length answers by construction (the extra words count against precision).
 - **numeric match**: for `number` questions, the answer states a number some alias states.
-- **citation recall / precision (ALCE)**: recall is the share of answer sentences supported by
-  the union of the passages they cite; precision the share of citations that are needed (a
-  citation is irrelevant when it does not support the sentence alone and the rest still do).
+- **citation recall / precision (ALCE, graded by the support judge itself)**: recall is the
+  share of answer sentences supported by the union of the passages they cite; precision the
+  share of citations that are needed (a citation is irrelevant when it does not support the
+  sentence alone and the rest still do).
   Support is decided by `qa.cite`'s lexical/numeric judge (see the judge check). The final
   answer is re-cited by that same judge, so its scores are near 100% by construction; the
   *draft* scores use the model's own markers on its raw draft and show how well it cites.
@@ -105,17 +132,35 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
     return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)]
 
 
+def _check_rows(run: EvalRun) -> list[tuple[str, ...]]:
+    rows = []
+    for label, draft_key, final_key in CHECK_PAIRS:
+        if draft_key in run.metrics and final_key in run.metrics:
+            draft, final = _cells(run.metrics[draft_key]), _cells(run.metrics[final_key])
+            rows.append((label, draft[0], draft[1], final[0], final[1], f"{draft[2]} / {final[2]}"))
+    return rows
+
+
+CHECK_HEADER = ("metric", "draft", "95% CI", "final", "95% CI", "n draft / final")
+
+
 def render_table(run: EvalRun) -> str:
     """The metrics, per-kind correctness and the judge check as plain aligned text."""
-    out = [f"qa eval: {run.meta.get('dataset', '?')}, {run.meta.get('questions', 0)} questions, "
-           f"{run.meta.get('wall_seconds', 0):.0f}s"]
+    out = [f"qa eval: {run.meta.get('dataset', '?')} (split {run.meta.get('split', 'all')}), "
+           f"{run.meta.get('questions', 0)} questions, {run.meta.get('wall_seconds', 0):.0f}s"]
+    rows = [(run.metrics[k].name, *_cells(run.metrics[k])) for k in CHECK_KEYS if k in run.metrics]
+    if rows:
+        out += ["", "The citation check", *_table(rows, ("metric", "value", "95% CI", "n")),
+                "", *_table(_check_rows(run), CHECK_HEADER)]
     for title, keys in GROUPS:
         rows = [(run.metrics[k].name, *_cells(run.metrics[k])) for k in keys if k in run.metrics]
         out += ["", title, *_table(rows, ("metric", "value", "95% CI", "n"))]
     rows = [(kind, *_cells(m)) for kind, m in run.by_kind.items()]
     out += ["", "Correct by kind", *_table(rows, ("kind", "correct", "95% CI", "n"))]
     if run.judge is not None:
-        out += ["", judge_summary(run.judge)]
+        out += ["", "dev: " + judge_summary(run.judge)]
+    if run.judge_test is not None:
+        out += ["test: " + judge_summary(run.judge_test)]
     return "\n".join(out)
 
 
@@ -153,30 +198,37 @@ def render_markdown(run: EvalRun, chart: str | None = "metrics.png", failures: i
     """The Markdown report: settings, metric tables, per kind, judge check, definitions, failures."""
     meta = run.meta
     out = [f"# qa eval report: {meta.get('dataset', '?')}", ""]
-    keys = ("dataset", "source", "questions", "answerable", "limit", "seed", "embed_model", "llm_model",
-            "index_dir", "passages", "min_relevance", "articles_indexed", "passages_indexed", "started",
-            "wall_seconds")
+    keys = ("dataset", "split", "split_rule", "source", "questions", "answerable", "limit", "seed",
+            "embed_model", "llm_model", "index_dir", "passages", "min_relevance", "articles_indexed",
+            "passages_indexed", "started", "wall_seconds")
     out += [f"- **{k}**: `{meta[k]}`" for k in keys if meta.get(k) not in (None, "")]
     if chart:
         out += ["", f"![metrics with 95% intervals]({chart})"]
+    rows = [(run.metrics[k].name, *_cells(run.metrics[k])) for k in CHECK_KEYS if k in run.metrics]
+    if rows:
+        out += ["", "## The citation check: draft vs final", "",
+                *_md_table(rows, ("metric", "value", "95% CI", "n")), "",
+                *_md_table(_check_rows(run), CHECK_HEADER)]
     for title, metric_keys in GROUPS:
         rows = [(run.metrics[k].name, *_cells(run.metrics[k])) for k in metric_keys if k in run.metrics]
         out += ["", f"## {title}", "", *_md_table(rows, ("metric", "value", "95% CI", "n"))]
     rows = [(kind, *_cells(m)) for kind, m in run.by_kind.items()]
     out += ["", "## Correct by kind", "", *_md_table(rows, ("kind", "correct", "95% CI", "n"))]
-    if run.judge is not None:
-        j = run.judge
+    if run.judge is not None or run.judge_test is not None:
         out += ["", "## Support judge check", "",
-                f"`qa.cite`'s judge against {len(j.cases)} hand-labelled cases "
-                "(`qa/eval/data/support_judge_cases.jsonl`); positive = supported.", "",
-                *_md_table([(j.accuracy.name, *_cells(j.accuracy)), (j.precision.name, *_cells(j.precision)),
-                            (j.recall.name, *_cells(j.recall))], ("score", "value", "95% CI", "n")), "",
-                *_md_table([("labelled supported", str(j.true_positive), str(j.false_negative)),
-                            ("labelled unsupported", str(j.false_positive), str(j.true_negative))],
-                           ("", "judged supported", "judged unsupported")), ""]
-        wrong = [c for c in j.cases if c.predicted != c.supported]
+                "`qa.cite`'s judge against hand-labelled cases; positive = supported. **dev**: "
+                "`qa/eval/data/support_judge_cases.jsonl` (the judge is tuned on these); **test**: "
+                "`support_judge_heldout.jsonl` and `support_judge_test.jsonl` (written blind to the "
+                "judge; reported only, so their disagreements are not listed).", ""]
+        checks = [(name, j) for name, j in (("dev", run.judge), ("test", run.judge_test)) if j is not None]
+        rows = [(f"{name}: {m.name}", *_cells(m)) for name, j in checks
+                for m in (j.accuracy, j.precision, j.recall)]
+        out += [*_md_table(rows, ("score", "value", "95% CI", "n")), ""]
+        out += _md_table([(name, str(j.true_positive), str(j.false_positive), str(j.false_negative),
+                           str(j.true_negative)) for name, j in checks], ("cases", "TP", "FP", "FN", "TN"))
+        wrong = [c for c in run.judge.cases if c.predicted != c.supported] if run.judge else []
         if wrong:
-            out += ["Disagreements:", ""]
+            out += ["", "Disagreements on dev:", ""]
             out += [f"- `{c.id}` (label {'supported' if c.supported else 'unsupported'}): "
                     f"{_short(c.sentence, 140)} ({_short(c.why, 100)})" for c in wrong]
     out += ["", "## How the metrics are defined", "", DEFINITIONS]
@@ -194,71 +246,111 @@ def render_markdown(run: EvalRun, chart: str | None = "metrics.png", failures: i
 
 # ---- PNG ---------------------------------------------------------------------------------------------
 
+def _valid(m: Metric | None) -> bool:
+    return m is not None and m.n > 0 and not math.isnan(m.value)
+
+
 def render_chart(run: EvalRun, path: Path) -> Path:
-    """A PNG: share metrics and per-kind correctness (0-100%) and latencies, with 95% intervals."""
+    """A PNG with 95% intervals: the citation check (draft vs final, kept, caught), the other
+    share metrics, per-kind correctness (0-100%) and latencies."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    pairs = [(label, run.metrics.get(d), run.metrics.get(f)) for label, d, f in CHECK_PAIRS]
+    pairs = [(label, d, f) for label, d, f in pairs if _valid(d) or _valid(f)]
+    moves = [run.metrics[k] for k in CHECK_KEYS if _valid(run.metrics.get(k))]
+    latency_keys = dict(GROUPS)["Latency"]
+    in_check = {k for _, d, f in CHECK_PAIRS for k in (d, f)}
     shares: list[Metric] = []
     group_of: list[str] = []
-    for group, keys in GROUPS[:4]:
+    for group, keys in GROUPS:
+        if group == "Latency":
+            continue
         for k in keys:
             m = run.metrics.get(k)
-            if m is not None and m.n and not math.isnan(m.value):
+            if k not in in_check and _valid(m):
                 shares.append(m)
-                group_of.append(group.split(" (")[0].lower())
+                group_of.append(group.split(" (")[0].lower() if group.startswith("Retrieval") else
+                                group.lower().replace("citations (graded by the support judge itself)",
+                                                      "citations (judge)"))
     kinds = [(kind, m) for kind, m in run.by_kind.items() if m.n]
-    latency = [run.metrics[k] for k in GROUPS[4][1]
-               if k in run.metrics and run.metrics[k].n and not math.isnan(run.metrics[k].value)]
-    heights = [max(len(shares), 1), max(len(kinds), 1), max(len(latency), 1)]
-    fig, axes = plt.subplots(3, 1, figsize=(9, 0.32 * sum(heights) + 3.2),
+    latency = [run.metrics[k] for k in latency_keys if _valid(run.metrics.get(k))]
+    heights = [max(len(pairs) + len(moves), 1), max(len(shares), 1), max(len(kinds), 1), max(len(latency), 1)]
+    fig, axes = plt.subplots(4, 1, figsize=(9.5, 0.32 * sum(heights) + 4.2),
                              gridspec_kw={"height_ratios": heights})
+
+    def tick(label: str, m: Metric) -> str:
+        lower = "" if m.higher_is_better or m.unit != "%" else " (lower is better)"
+        return f"{label}{lower} (n={m.n})"
+
+    def point(ax, m: Metric, y: float, scale: float, unit: str, color: str, hollow: bool = False,
+              offset: int = 5) -> None:
+        v = m.value * scale
+        err = [[max(0.0, (m.value - m.low) * scale)], [max(0.0, (m.high - m.value) * scale)]]
+        ax.errorbar([v], [y], xerr=err, fmt="o", color=color, ecolor=color, elinewidth=1.5, capsize=3,
+                    markerfacecolor="white" if hollow else color)
+        ax.annotate(f"{v:.0f}%" if unit == "%" else f"{v:.2f}s", (v, y), xytext=(0, offset),
+                    textcoords="offset points", ha="center", fontsize=7)
 
     def dots(ax, labels, metrics, scale, unit, color):
         y = list(range(len(metrics)))[::-1]
-        values = [m.value * scale for m in metrics]
-        err = [[max(0.0, (m.value - m.low) * scale) for m in metrics],
-               [max(0.0, (m.high - m.value) * scale) for m in metrics]]
-        ax.errorbar(values, y, xerr=err, fmt="o", color=color, ecolor=color, elinewidth=1.5, capsize=3)
-        def tick(label: str, m: Metric) -> str:
-            lower = "" if m.higher_is_better or m.unit != "%" else " (lower is better)"
-            return f"{label}{lower} (n={m.n})"
-
+        for yy, m in zip(y, metrics, strict=True):
+            point(ax, m, yy, scale, unit, color)
         ax.set_yticks(y, [tick(label, m) for label, m in zip(labels, metrics, strict=True)], fontsize=8)
-        for yy, v in zip(y, values, strict=True):
-            ax.annotate(f"{v:.0f}%" if unit == "%" else f"{v:.2f}s", (v, yy), xytext=(0, 5),
-                        textcoords="offset points", ha="center", fontsize=7)
         ax.grid(axis="x", alpha=0.3)
         ax.set_ylim(-0.7, len(metrics) - 0.3)
 
-    title = (f"qa eval: {run.meta.get('dataset', '?')}, {run.meta.get('questions', 0)} questions "
-             f"(points with 95% bootstrap intervals)")
+    title = (f"qa eval: {run.meta.get('dataset', '?')} (split {run.meta.get('split', 'all')}), "
+             f"{run.meta.get('questions', 0)} questions (points with 95% bootstrap intervals)")
     fig.suptitle(title, fontsize=10)
+    ax = axes[0]
+    rows = len(pairs) + len(moves)
+    labels = []
+    for i, m in enumerate(moves):
+        y = rows - 1 - i
+        point(ax, m, y, 100, "%", "tab:green")
+        labels.append((y, tick(m.name, m)))
+    for i, (label, d, f) in enumerate(pairs):
+        y = rows - 1 - len(moves) - i
+        if _valid(d):
+            point(ax, d, y + 0.14, 100, "%", "tab:gray", hollow=True, offset=4)
+        if _valid(f):
+            point(ax, f, y - 0.14, 100, "%", "tab:blue", offset=-10)
+        labels.append((y, f"{label} (n={(f or d).n})"))
+    if labels:
+        ax.set_yticks([y for y, _ in labels], [text for _, text in labels], fontsize=8)
+        ax.set_ylim(-0.7, rows - 0.3)
+        if moves and pairs:
+            ax.axhline(rows - len(moves) - 0.5, color="grey", lw=0.6, ls="--")
+    ax.set_xlim(-3, 112)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title("the citation check: kept, caught (green); raw draft (hollow) vs final answer (blue)",
+                 fontsize=9, loc="left")
     if shares:
-        dots(axes[0], [m.name for m in shares], shares, 100, "%", "tab:blue")
-        axes[0].set_xlim(-3, 112)
+        dots(axes[1], [m.name for m in shares], shares, 100, "%", "tab:blue")
+        axes[1].set_xlim(-3, 126)
         for i, group in enumerate(group_of):
             if i == 0 or group != group_of[i - 1]:
                 y = len(shares) - 1 - i
                 if i:
-                    axes[0].axhline(y + 0.5, color="grey", lw=0.6, ls="--")
-                axes[0].text(111, y, group, ha="right", va="center", fontsize=7, color="grey",
+                    axes[1].axhline(y + 0.5, color="grey", lw=0.6, ls="--")
+                axes[1].text(125, y, group, ha="right", va="center", fontsize=7, color="grey",
                              style="italic")
-        axes[0].set_xlabel("%", fontsize=8)
-    axes[0].set_title("answers, citations, retrieval, refusals (%)", fontsize=9, loc="left")
+        axes[1].set_xlabel("%", fontsize=8)
+    axes[1].set_title("answers, citations, retrieval, refusals (%)", fontsize=9, loc="left")
     if kinds:
-        dots(axes[1], [k for k, _ in kinds], [m for _, m in kinds], 100, "%", "tab:green")
-        axes[1].set_xlim(-3, 112)
-        axes[1].set_xlabel("% correct", fontsize=8)
-    axes[1].set_title("correct by kind", fontsize=9, loc="left")
+        dots(axes[2], [k for k, _ in kinds], [m for _, m in kinds], 100, "%", "tab:green")
+        axes[2].set_xlim(-3, 112)
+        axes[2].set_xlabel("% correct", fontsize=8)
+    axes[2].set_title("correct by kind", fontsize=9, loc="left")
     if latency:
-        dots(axes[2], [m.name for m in latency], latency, 1, "s", "tab:orange")
+        dots(axes[3], [m.name for m in latency], latency, 1, "s", "tab:orange")
         top = max(m.high for m in latency) * 1.15 + 1e-3
-        axes[2].set_xlim(-0.04 * top, top)
-        axes[2].set_xlabel("seconds", fontsize=8)
-    axes[2].set_title("latency", fontsize=9, loc="left")
+        axes[3].set_xlim(-0.04 * top, top)
+        axes[3].set_xlabel("seconds", fontsize=8)
+    axes[3].set_title("latency", fontsize=9, loc="left")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -2,9 +2,12 @@
 
 For each fact: `Assistant.ask` (with `history` for follow-ups) gives the answer,
 its citations and timings; `Assistant.retrieve(question, k=10)` gives the ranking
-scored for retrieval. The verdicts and metrics are defined in `qa.eval.metrics`
-and `qa.eval.judge`. This module does not index, print tables or write files
-(see `qa.eval.cli` and `qa.eval.report`).
+scored for retrieval. The draft is scored next to the final answer, which gives
+`kept` and `caught` (what the citation check keeps and removes); citations are
+scored against gold evidence (`qa.eval.evidence`). The matching and intervals are
+defined in `qa.eval.metrics`, the judge-graded ALCE scores in `qa.eval.judge`.
+This module does not index, print tables or write files (see `qa.eval.cli` and
+`qa.eval.report`).
 """
 
 from __future__ import annotations
@@ -17,14 +20,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qa.api import Assistant
+from qa.cite import is_abstention
 from qa.errors import InvalidQuestionError
+from qa.eval.evidence import EvidenceLocator, score_citations
 from qa.eval.facts import Fact
-from qa.eval.judge import JudgeCheck, citation_scores
+from qa.eval.judge import JudgeCheck, citation_scores, cited_sentences
 from qa.eval.metrics import (
     Metric,
     best_f1,
     exact_match,
-    normalize,
     numeric_match,
     quantile,
     ratio,
@@ -49,6 +53,11 @@ class ItemResult:
 
     Scores that do not apply are None (e.g. `exact_match` for unanswerable facts,
     citation scores for abstentions). Ranks are 1-based, None when not in the top 10.
+    `draft_abstained` is true when the model's draft says only that the articles
+    don't say (or there is no draft: the relevance gate abstained before the model).
+    `gold_cited` / `draft_gold_cited` flag, per citation of the final answer / per
+    `[n]` marker of the draft, whether the passage holds the fact's gold evidence
+    (None when not scored: abstentions, unanswerable facts, facts without evidence).
     """
 
     id: str
@@ -73,6 +82,9 @@ class ItemResult:
     draft_exact_match: bool | None = None
     f1: float | None = None
     numeric_match: bool | None = None
+    draft_abstained: bool = False
+    gold_cited: list[bool] | None = None
+    draft_gold_cited: list[bool] | None = None
     citation_recall: float | None = None
     citation_precision: float | None = None
     citation_sentences: list[dict[str, Any]] = field(default_factory=list)
@@ -87,46 +99,21 @@ class ItemResult:
 
 @dataclass
 class EvalRun:
-    """A whole run: what was run (`meta`), the metrics, correctness per kind, every item."""
+    """A whole run: what was run (`meta`), the metrics, correctness per kind, every item.
+
+    `judge` is the support judge's check on its development cases, `judge_test` on
+    its held-out test cases (reported, never tuned on).
+    """
 
     meta: dict[str, Any]
     metrics: dict[str, Metric]
     by_kind: dict[str, Metric]
     items: list[ItemResult]
     judge: JudgeCheck | None = None
+    judge_test: JudgeCheck | None = None
 
 
 # ---- retrieval scoring --------------------------------------------------------------------------
-
-class EvidenceLocator:
-    """Finds evidence spans in the indexed article texts to tell whether a passage holds one."""
-
-    def __init__(self, texts: dict[str, str]) -> None:
-        self.texts = texts
-        self._spans: dict[tuple[str, str], tuple[int, int] | None] = {}
-
-    def span(self, doc_id: str, evidence: str) -> tuple[int, int] | None:
-        """(start, end) of the evidence in the article's cleaned text, or None."""
-        key = (doc_id, evidence)
-        if key not in self._spans:
-            at = self.texts.get(doc_id, "").find(evidence)
-            self._spans[key] = (at, at + len(evidence)) if at >= 0 else None
-        return self._spans[key]
-
-    def holds(self, hit: Hit, evidence: Sequence[str]) -> bool:
-        """The passage contains an evidence span or covers at least half of one."""
-        for span_text in evidence:
-            span = self.span(hit.doc_id, span_text)
-            if span is not None:
-                overlap = min(hit.end, span[1]) - max(hit.start, span[0])
-                if overlap >= max(1, (span[1] - span[0]) // 2):
-                    return True
-            else:
-                ev, passage = normalize(span_text), normalize(hit.text)
-                if ev and (ev in passage or (len(passage) > 40 and passage in ev)):
-                    return True
-        return False
-
 
 def first_rank(flags: Sequence[bool]) -> int | None:
     """1-based position of the first true flag, or None."""
@@ -135,20 +122,44 @@ def first_rank(flags: Sequence[bool]) -> int | None:
 
 # ---- one item -----------------------------------------------------------------------------------
 
-def score_answer(fact: Fact, answer: Answer) -> ItemResult:
-    """Verdict, correctness and citation scores of one answer (retrieval is scored separately)."""
+def draft_abstains(draft: str) -> bool:
+    """Whether a draft is empty or all its sentences say the articles don't say."""
+    sentences = [bare for bare, _ in cited_sentences(draft) if any(ch.isalnum() for ch in bare)]
+    return all(is_abstention(bare) for bare in sentences)
+
+
+def _cited_hits(answer: Answer) -> list[Hit]:
+    return [Hit(doc_id=c.doc_id, chunk_id=-1, text=c.text, score=c.score, start=c.start, end=c.end)
+            for c in answer.citations]
+
+
+def _draft_cited_hits(answer: Answer) -> list[Hit]:
+    numbers = [n for _, markers in cited_sentences(answer.draft) for n in markers]
+    return [answer.passages[n - 1] if 1 <= n <= len(answer.passages)
+            else Hit(doc_id="", chunk_id=-1, text="", score=0.0) for n in numbers]
+
+
+def score_answer(fact: Fact, answer: Answer, locator: EvidenceLocator | None = None) -> ItemResult:
+    """Verdict, correctness and citation scores of one answer (retrieval is scored separately).
+
+    `locator` finds evidence spans in the indexed articles for the gold-evidence
+    citation scores; without it a passage holds evidence when its text contains it.
+    """
     item = ItemResult(id=fact.id, kind=fact.kind, question=fact.question, answerable=fact.answerable,
                       answers=list(fact.answers), all_of=[list(g) for g in fact.all_of],
                       doc_ids=list(fact.doc_ids), evidence=list(fact.evidence),
                       history=[[q, a] for q, a in fact.history], answer=answer.text, draft=answer.draft,
                       standalone_question=answer.standalone_question, abstained=answer.abstained,
                       abstain_reason=answer.abstain_reason, timings=dict(answer.timings))
+    item.draft_abstained = draft_abstains(answer.draft)
     item.citations = [{"n": c.n, "doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text,
                        "cited_by": list(c.cited_by)} for c in answer.citations]
     if fact.answerable:
         text = "" if answer.abstained else answer.text
         item.exact_match = exact_match(text, fact.answers, fact.all_of)
-        item.draft_exact_match = exact_match(answer.draft, fact.answers, fact.all_of)
+        # a draft that abstains holds no answer, as a final answer that abstains holds none
+        item.draft_exact_match = (not item.draft_abstained
+                                  and exact_match(answer.draft, fact.answers, fact.all_of))
         item.f1 = best_f1(text, fact.answers or [a for g in fact.all_of for a in g])
         if fact.kind == "number":
             item.numeric_match = numeric_match(text, fact.answers)
@@ -157,6 +168,12 @@ def score_answer(fact: Fact, answer: Answer) -> ItemResult:
     else:
         item.correct = answer.abstained
         item.verdict = ABSTAINED if answer.abstained else ANSWERED
+    if fact.answerable and fact.evidence:
+        locator = locator or EvidenceLocator({})
+        if not answer.abstained:
+            item.gold_cited = score_citations(_cited_hits(answer), fact.evidence, locator).gold
+        if not item.draft_abstained:
+            item.draft_gold_cited = score_citations(_draft_cited_hits(answer), fact.evidence, locator).gold
     item.passages = [{"n": n, "doc_id": h.doc_id, "chunk_id": h.chunk_id, "text": h.text,
                       "dense_score": round(h.dense_score, 4)} for n, h in enumerate(answer.passages, 1)]
     if not answer.abstained:
@@ -178,7 +195,7 @@ def evaluate_fact(assistant: Assistant, fact: Fact, locator: EvidenceLocator) ->
     """
     try:
         answer = assistant.ask(fact.question, history=fact.history or None)
-        item = score_answer(fact, answer)
+        item = score_answer(fact, answer, locator)
         hits = assistant.retrieve(answer.standalone_question or fact.question, k=RETRIEVE_K)
     except InvalidQuestionError as exc:
         return ItemResult(id=fact.id, kind=fact.kind, question=fact.question,
@@ -216,15 +233,40 @@ def summarize(items: Sequence[ItemResult], seed: int = 0) -> tuple[dict[str, Met
     put("numeric_match", share("numeric match (number questions)",
                                [bool(i.numeric_match) for i in answerable if i.numeric_match is not None],
                                seed))
-    put("citation_recall", share("citation recall (ALCE)",
+    # the citation check: the model's draft against the final answer
+    put("draft_accuracy", share("accuracy of the raw draft",
+                                [bool(i.draft_exact_match) if i.answerable else i.draft_abstained
+                                 for i in ok], seed))
+    put("kept", share("kept (right drafts still right)",
+                      [bool(i.exact_match) for i in answerable if i.verdict != ERROR and i.draft_exact_match],
+                      seed))
+    put("caught", share("caught (wrong drafts turned into abstentions)",
+                        [i.abstained for i in ok
+                         if not i.draft_abstained and not (i.answerable and i.draft_exact_match)], seed))
+    put("draft_abstain_recall", share("abstention recall of the raw draft",
+                                      [i.draft_abstained for i in unanswerable if i.verdict != ERROR], seed))
+    refusals = share("false-refusal rate of the raw draft",
+                     [i.draft_abstained for i in answerable if i.verdict != ERROR], seed)
+    refusals.higher_is_better = False
+    put("draft_false_refusal_rate", refusals)
+    # citations against the datasets' gold evidence (not the support judge)
+    for prefix, label, flags_of in (("", "", lambda i: i.gold_cited),
+                                    ("draft_", " (draft's own markers)", lambda i: i.draft_gold_cited)):
+        pool = [flags_of(i) for i in items if flags_of(i) is not None]
+        put(f"{prefix}gold_citation_precision",
+            ratio(f"citation precision{label}, gold evidence", [sum(f) for f in pool],
+                  [len(f) for f in pool], seed))
+        put(f"{prefix}gold_citation_recall",
+            share(f"citation recall{label}, gold evidence", [any(f) for f in pool], seed))
+    put("citation_recall", share("citation recall (ALCE, graded by the support judge itself)",
                                  [i.citation_recall for i in items if i.citation_recall is not None], seed))
-    put("citation_precision", share("citation precision (ALCE)",
+    put("citation_precision", share("citation precision (ALCE, graded by the support judge itself)",
                                     [i.citation_precision for i in items
                                      if i.citation_precision is not None], seed))
-    put("draft_citation_recall", share("draft citation recall (model's own markers)",
+    put("draft_citation_recall", share("draft citation recall (model's own markers, judge-graded)",
                                        [i.draft_citation_recall for i in items
                                         if i.draft_citation_recall is not None], seed))
-    put("draft_citation_precision", share("draft citation precision (model's own markers)",
+    put("draft_citation_precision", share("draft citation precision (model's own markers, judge-graded)",
                                           [i.draft_citation_precision for i in items
                                            if i.draft_citation_precision is not None], seed))
     with_docs = [i for i in answerable if i.doc_ids and i.verdict != ERROR]
@@ -257,6 +299,7 @@ def summarize(items: Sequence[ItemResult], seed: int = 0) -> tuple[dict[str, Met
 
 def run_eval(assistant: Assistant, facts: Sequence[Fact], progress: bool = True, seed: int = 0,
              meta: dict[str, Any] | None = None, judge: JudgeCheck | None = None,
+             judge_test: JudgeCheck | None = None,
              on_item: Callable[[ItemResult], None] | None = None) -> EvalRun:
     """Ask every fact (with a tqdm bar on stderr when `progress`) and summarise the run."""
     from tqdm import tqdm
@@ -290,4 +333,4 @@ def run_eval(assistant: Assistant, facts: Sequence[Fact], progress: bool = True,
         "seed": seed,
     }
     return EvalRun(meta={**(meta or {}), **info}, metrics=metrics, by_kind=by_kind, items=items,
-                   judge=judge)
+                   judge=judge, judge_test=judge_test)
