@@ -54,7 +54,17 @@ def dev_rgb(limit: int, seed: int) -> tuple[list[Fact], list]:
     return facts, [a for a in data.articles if a.doc_id.split("-")[1] in ids]
 
 
-def drafts(assistant: Assistant, facts: list[Fact], dataset: str, out, k: int) -> None:
+def done_ids(path: Path) -> set[str]:
+    """"dataset:fact id" of the records already in the output file (a rerun resumes after them)."""
+    if not path.exists():
+        return set()
+    with path.open(encoding="utf-8") as lines:
+        return {f"{r['dataset']}:{r['fact']['id']}" for r in map(json.loads, lines) if r}
+
+
+def drafts(assistant: Assistant, facts: list[Fact], dataset: str, out, k: int,
+           skip: set[str] = frozenset()) -> None:
+    facts = [f for f in facts if f"{dataset}:{f.id}" not in skip]
     for fact in tqdm(facts, desc=f"drafts {dataset}"):
         question = split_question(fact.question).asked
         if fact.history:
@@ -83,19 +93,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    skip = done_ids(Path(args.out))
     with open(args.out, "a", encoding="utf-8") as out:
         if args.seed_facts:
             assistant = Assistant(settings=settings)
-            drafts(assistant, load_facts(SEED_FACTS), "seed", out, settings.passages)
+            drafts(assistant, load_facts(SEED_FACTS), "seed", out, settings.passages, skip)
         for name, loader, limit in (("rgb", dev_rgb, args.rgb), ("squad", dev_squad, args.squad)):
             if not limit:
                 continue
             facts, articles = loader(limit, args.seed)
+            if all(f"{name}:{f.id}" in skip for f in facts):
+                continue
             with tempfile.TemporaryDirectory(prefix=f"qa-drafts-{name}-") as temp:
                 local = dataclasses.replace(settings, index_dir=Path(temp) / "index")
                 assistant = Assistant(settings=local)
                 upsert_articles(local.index_dir, articles, assistant.embedder, progress=True)
-                drafts(assistant, facts, name, out, settings.passages)
+                drafts(assistant, facts, name, out, settings.passages, skip)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
