@@ -189,7 +189,7 @@ def _handler(server: StandIn) -> type[BaseHTTPRequestHandler]:
                     return
                 if model == "drip":
                     server.sent += 1
-                    time.sleep(0.02)
+                    time.sleep(0.05)
             self._event(_chunk({}, "stop"))
             self._event({"id": "c1", "choices": [], "usage": {"prompt_tokens": 321, "completion_tokens": 7}})
             self._event("[DONE]")

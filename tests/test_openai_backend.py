@@ -297,3 +297,31 @@ def test_an_index_built_with_served_embeddings_records_them_and_refuses_another_
     assert served.retrieve("Who masterminded the raid?", k=2)
     with pytest.raises(IndexMismatchError, match="'hash-64', not 'fake-hashing'"):
         Assistant(settings=Settings(index_dir=index_dir), embedder=HashingEmbedder(64)).store  # noqa: B018
+
+
+def test_the_ui_stop_button_cancels_the_served_request(server, seed_index, embedder) -> None:
+    import socket
+
+    from gradio_client import Client
+
+    import qa.ui as ui
+
+    settings = Settings(index_dir=seed_index, min_relevance=0.05, llm_backend="openai",
+                        llm_url=server.url, llm_model="drip")
+    demo = ui.build_app(Assistant(embedder=embedder, settings=settings))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        job = client.submit("Who masterminded the raid?", 4, 96, api_name="/respond")
+        deadline = time.monotonic() + 30
+        while server.sent < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.sent >= 5, "the served reply never started"
+        job.cancel()  # the Stop button's `cancels=` goes through the same cancel route
+        assert server.reader_left.wait(15), "the served request went on after Stop"
+        assert server.sent < 150
+    finally:
+        demo.close()
