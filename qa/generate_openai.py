@@ -25,9 +25,10 @@ from qa.errors import EmptyReplyError, ServerError, UnknownServedModelError
 from qa.generate import Generator, Message, is_looping
 from qa.openai_http import ServedAPI, StreamCut
 
-# Sampling fields beyond the OpenAI schema that make llama.cpp's server greedy like the local
-# backends (its default repeat_penalty is 1.1); a server that refuses them gets a retry without.
-GREEDY_EXTRAS: dict[str, Any] = {"repeat_penalty": 1.0}
+# Fields not every server takes: llama.cpp's repeat_penalty (its server's default is 1.1; 1.0 is
+# greedy like the local backends) and the usage report; a server that refuses them (a plain 400
+# or 422) gets the request again without them.
+OPTIONAL_FIELDS: dict[str, Any] = {"repeat_penalty": 1.0, "stream_options": {"include_usage": True}}
 # The local backends apply the loop rule to prompt + reply; this stands in for the prompt's tail.
 _PROMPT_TAIL = tuple(object() for _ in range(12))
 
@@ -71,7 +72,7 @@ class OpenAIGenerator(Generator):
                              timeout=timeout or settings.llm_timeout, **extra)
         self.model = model or settings.llm_model or None
         self.name = f"{self.model or 'served model'} (openai)"
-        self._extras = dict(GREEDY_EXTRAS)
+        self._extras = dict(OPTIONAL_FIELDS)
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -88,8 +89,7 @@ class OpenAIGenerator(Generator):
         return self
 
     def _payload(self, messages: list[Message], max_new_tokens: int) -> dict[str, Any]:
-        return {"model": self.model, "messages": messages, "stream": True,
-                "stream_options": {"include_usage": True}, "max_tokens": max_new_tokens,
+        return {"model": self.model, "messages": messages, "stream": True, "max_tokens": max_new_tokens,
                 "temperature": 0.0, "top_p": 1.0, "seed": 0, **self._extras}
 
     def stream(self, messages: list[Message], max_new_tokens: int = 160) -> Iterator[str]:
