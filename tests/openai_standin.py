@@ -5,7 +5,8 @@ The requested model name picks the behaviour, so one server covers every protoco
 - any other name: streams the extractive fake's reply to the received prompt, a word per
   event, then usage and `[DONE]` (so the prompt really travels over the wire);
 - `missing` 404 model not found; `long` 400 context length; `down` 503 always;
-- `busy` 429 (Retry-After) then a reply; `flaky` 500 then a reply;
+- `busy` 429 (Retry-After: 1) then a reply; `quota` 429 (Retry-After: 3600); `flaky` 500 then a reply;
+- `overflow` two events, then an error event (context length);
 - `cut` three events, then the connection is cut (no `[DONE]`); `eof` ends without `[DONE]`;
 - `slow` sleeps before answering; `stall` sends one event, then sleeps;
 - `empty` a stream with no content; `loop` one piece over and over;
@@ -139,6 +140,8 @@ def _handler(server: StandIn) -> type[BaseHTTPRequestHandler]:
                 return self._error(503, "overloaded")
             if model == "busy" and first:
                 return self._error(429, "rate limited", headers={"Retry-After": "1"})
+            if model == "quota":
+                return self._error(429, "quota exhausted", headers={"Retry-After": "3600"})
             if model == "flaky" and first:
                 return self._error(500, "internal error")
             if model == "strict" and set(payload) - STANDARD_FIELDS:
@@ -172,6 +175,10 @@ def _handler(server: StandIn) -> type[BaseHTTPRequestHandler]:
             else:
                 words = ExtractiveGenerator().stream(payload["messages"])
             for i, word in enumerate(words):
+                if model == "overflow" and i == 2:
+                    self._event({"error": {"message": "Requested tokens (9000) exceed context window of 8192",
+                                           "code": "context_length_exceeded"}})
+                    return self._end_stream()
                 if model in ("cut", "eof") and i == 3:
                     if model == "eof":
                         return self._end_stream()
