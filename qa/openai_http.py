@@ -129,8 +129,10 @@ class ServedAPI:
         headers = {"Accept": "application/json"}
         if self._key:
             headers["Authorization"] = f"Bearer {self._key}"
+        # Certificates are loaded for https only (loading the CA bundle costs seconds on a busy CPU).
         self._client = httpx.Client(
             headers=headers, follow_redirects=False, trust_env=False,
+            verify=self.base_url.startswith("https:"),
             timeout=httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)))
 
     def __repr__(self) -> str:

@@ -208,11 +208,12 @@ def test_a_stream_cut_mid_way_is_an_error_not_a_short_answer(server: StandIn) ->
 
 def test_a_reply_slower_than_the_timeout_is_a_named_error(server: StandIn) -> None:
     server.delay = 6.0
+    slow, stall = gen(server, "slow", timeout=0.3), gen(server, "stall", timeout=0.3)
     started = time.perf_counter()
     with pytest.raises(ServerUnreachableError, match=r"sent nothing for 0\.3s"):
-        gen(server, "slow", timeout=0.3).generate(CHAT)
+        slow.generate(CHAT)
     with pytest.raises(ServerUnreachableError, match=r"stopped sending for 0\.3s mid-reply"):
-        gen(server, "stall", timeout=0.3).generate(CHAT)
+        stall.generate(CHAT)
     assert time.perf_counter() - started < 5.5  # neither waited the server's 6 s
 
 
