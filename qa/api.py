@@ -76,6 +76,9 @@ class Assistant:
         self.settings = settings or Settings.from_env()
         if index_dir is not None:
             self.settings = replace(self.settings, index_dir=Path(index_dir).expanduser())
+        if embedder is None and self.settings.embed_url:
+            embedder = shared_embedder(self.settings.embed_model, url=self.settings.embed_url,
+                                       api_key=self.settings.embed_api_key)
         self.embedder = embedder or shared_embedder(self.settings.embed_model)
         self._generator = generator
         self.judge: Judge = LearnedJudge(embed=self.embedder.embed)
@@ -92,8 +95,13 @@ class Assistant:
         """The language model (shared per process; loaded on first answer)."""
         if self._generator is None:
             backend = self.settings.llm_backend
-            self._generator = (shared_generator(self.settings.llm_model, backend=backend) if backend
-                               else shared_generator(self.settings.llm_model))
+            if llm_backend(backend) == "openai":
+                s = self.settings
+                self._generator = shared_generator(s.llm_model, backend="openai", url=s.llm_url,
+                                                   api_key=s.llm_api_key, timeout=s.llm_timeout)
+            else:
+                self._generator = (shared_generator(self.settings.llm_model, backend=backend) if backend
+                                   else shared_generator(self.settings.llm_model))
         return self._generator
 
     @property
@@ -223,26 +231,46 @@ _generators: dict[str, Generator] = {}
 _assistants: dict[tuple, Assistant] = {}
 
 
-def shared_embedder(model: str | None = None) -> Embedder:
-    """One embedder per model setting per process."""
+def shared_embedder(model: str | None = None, url: str | None = None,
+                    api_key: str | None = None) -> Embedder:
+    """One embedder per model setting (and served URL, `QA_EMBED_URL`) per process."""
     key = model or os.environ.get("QA_EMBED_MODEL") or ""
+    if url:
+        from qa.generate_openai import key_fingerprint
+
+        key = f"{key}|{url}|{key_fingerprint(api_key)}"
     with _shared_lock:
         if key not in _embedders:
-            _embedders[key] = SentenceTransformerEmbedder(model)
+            if url:
+                from qa.embed_openai import OpenAIEmbedder
+
+                _embedders[key] = OpenAIEmbedder(model, url=url, api_key=api_key)
+            else:
+                _embedders[key] = SentenceTransformerEmbedder(model)
         return _embedders[key]
 
 
-def shared_generator(model: str | None = None, backend: str | None = None) -> Generator:
+def shared_generator(model: str | None = None, backend: str | None = None, url: str | None = None,
+                     api_key: str | None = None, timeout: float | None = None) -> Generator:
     """One generator per model and backend setting per process.
 
-    `backend` is "transformers" or "llama.cpp" (default: env QA_LLM_BACKEND, else
-    `qa.generate.DEFAULT_LLM_BACKEND`); both run the same model setting.
+    `backend` is "transformers", "llama.cpp" or "openai" (default: env QA_LLM_BACKEND, else
+    `qa.generate.DEFAULT_LLM_BACKEND`); the first two run the same model setting, "openai"
+    the served model of that name at `url` (default: QA_LLM_URL).
     """
     backend = llm_backend(backend)
     key = f"{backend}|{model or os.environ.get('QA_LLM_MODEL') or ''}"
+    if backend == "openai":
+        from qa.generate_openai import key_fingerprint
+
+        key = f"{key}|{url or ''}|{key_fingerprint(api_key)}|{timeout or ''}"
     with _shared_lock:
         if key not in _generators:
-            if backend == "llama.cpp":
+            if backend == "openai":
+                from qa.generate_openai import OpenAIGenerator
+
+                _generators[key] = OpenAIGenerator(model, url=url, api_key=api_key, timeout=timeout)
+            elif backend == "llama.cpp":
                 from qa.generate_llamacpp import LlamaCppGenerator
 
                 _generators[key] = LlamaCppGenerator(model)
@@ -255,7 +283,7 @@ def get_assistant(index_dir: str | Path | None = None) -> Assistant:
     """The shared assistant for an index folder (the default index when None)."""
     settings = Settings.from_env(index_dir=index_dir)
     key = (str(settings.index_dir.resolve()), settings.embed_model, settings.llm_model,
-           settings.llm_backend)
+           settings.llm_backend, settings.llm_url, settings.embed_url)
     with _shared_lock:
         assistant = _assistants.get(key)
     if assistant is None:

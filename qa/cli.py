@@ -18,6 +18,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--index-dir", help="index folder (default: $QA_INDEX_DIR or ./index)")
     parser.add_argument("--embed-model", help="embedding model: name, folder or hub id "
                         "($QA_EMBED_MODEL; default all-minilm-l6-v2)")
+    parser.add_argument("--embed-url", help="served embeddings: base URL ending in /v1 ($QA_EMBED_URL)")
 
 
 def _add_llm(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +29,8 @@ def _add_llm(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--llm-backend", choices=LLM_BACKENDS,
                         help="runtime for the answering model ($QA_LLM_BACKEND; default "
                         f"{DEFAULT_LLM_BACKEND})")
+    parser.add_argument("--llm-url", help="with --llm-backend openai: the server's base URL ending "
+                        "in /v1 ($QA_LLM_URL; key in $QA_LLM_API_KEY)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,6 +85,8 @@ def _settings(args: argparse.Namespace):
                              embed_model=getattr(args, "embed_model", None),
                              llm_model=getattr(args, "llm_model", None),
                              llm_backend=getattr(args, "llm_backend", None),
+                             llm_url=getattr(args, "llm_url", None),
+                             embed_url=getattr(args, "embed_url", None),
                              passages=getattr(args, "passages", None),
                              max_new_tokens=getattr(args, "max_new_tokens", None))
 

@@ -45,3 +45,27 @@ class IndexLockedError(QAError):
 
 class ModelLoadError(QAError):
     """A model could not be found, verified, converted or loaded."""
+
+
+class ServerError(QAError):
+    """A served model (an OpenAI-compatible server) failed or refused a request."""
+
+
+class ServerUnreachableError(ServerError):
+    """The server could not be reached, or did not answer within the timeout."""
+
+
+class ServerAuthError(ServerError):
+    """The server refused the API key (401 or 403)."""
+
+
+class UnknownServedModelError(ServerError):
+    """The server does not serve the model that was asked for."""
+
+
+class ContextTooLongError(ServerError):
+    """The prompt does not fit the served model's context window."""
+
+
+class EmptyReplyError(ServerError):
+    """The server's reply had no content, or its stream ended before the reply did."""

@@ -5,7 +5,8 @@ transformers adapter loads its model lazily, once, and runs one generation at
 a time (others wait on a lock). It keeps the attention cache of each system
 prompt it has seen (the prompt's fixed prefix), so a question only evaluates the
 passages and itself; `QA_PREFIX_CACHE=0` turns that off. The llama.cpp adapter (`qa.generate_llamacpp`)
-does the same on the GGUF file itself; `LLM_BACKENDS` names the two. These are
+does the same on the GGUF file itself, and `qa.generate_openai` streams from a served model
+(an OpenAI-compatible server); `LLM_BACKENDS` names the three. These are
 the only modules that know a model runtime; they do not build prompts or check
 citations.
 """
@@ -23,12 +24,12 @@ from qa.errors import ModelLoadError
 
 Message = dict[str, str]
 
-LLM_BACKENDS = ("transformers", "llama.cpp")
+LLM_BACKENDS = ("transformers", "llama.cpp", "openai")
 DEFAULT_LLM_BACKEND = "transformers"
 LLM_BACKEND_ENV = "QA_LLM_BACKEND"
 _BACKEND_ALIASES = {"transformers": "transformers", "hf": "transformers", "torch": "transformers",
                     "llama.cpp": "llama.cpp", "llamacpp": "llama.cpp", "llama-cpp": "llama.cpp",
-                    "llama_cpp": "llama.cpp"}
+                    "llama_cpp": "llama.cpp", "openai": "openai"}
 
 
 def llm_backend(value: str | None = None) -> str:

@@ -44,11 +44,17 @@ class Settings:
     index_dir: Path = field(default_factory=default_index_dir)
     embed_model: str | None = None
     llm_model: str | None = None
-    llm_backend: str | None = None  # "transformers" | "llama.cpp"; None: QA_LLM_BACKEND or default
+    llm_backend: str | None = None  # "transformers" | "llama.cpp" | "openai"; None: QA_LLM_BACKEND or default
     passages: int = 4
     max_new_tokens: int = 96
     min_relevance: float = 0.25
     max_question_chars: int = 2000
+    # Served models (OpenAI-compatible): base URLs ending in /v1; keys never shown (repr=False).
+    llm_url: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_timeout: float = 120.0
+    embed_url: str | None = None
+    embed_api_key: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -60,6 +66,12 @@ class Settings:
             passages=_env_int("QA_PASSAGES", 4),
             max_new_tokens=_env_int("QA_MAX_NEW_TOKENS", 96),
             min_relevance=_env_float("QA_MIN_RELEVANCE", 0.25),
+            llm_url=os.environ.get("QA_LLM_URL", "").strip() or None,
+            llm_api_key=os.environ.get("QA_LLM_API_KEY", "").strip() or None,
+            llm_timeout=_env_float("QA_LLM_TIMEOUT", 120.0),
+            embed_url=os.environ.get("QA_EMBED_URL", "").strip() or None,
+            embed_api_key=(os.environ.get("QA_EMBED_API_KEY", "").strip()
+                           or os.environ.get("QA_LLM_API_KEY", "").strip() or None),
         )
         chosen = {k: v for k, v in overrides.items() if v is not None}
         if "index_dir" in chosen:

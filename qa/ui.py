@@ -613,9 +613,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--llm-backend", choices=LLM_BACKENDS, default=None,
                         help="runtime for the answering model ($QA_LLM_BACKEND; default "
                         f"{DEFAULT_LLM_BACKEND})")
+    parser.add_argument("--llm-url", default=None, help="served model's base URL ($QA_LLM_URL)")
     args = parser.parse_args(argv)
     settings = Settings.from_env(index_dir=args.index_dir, embed_model=args.embed_model,
-                                 llm_model=args.llm_model, llm_backend=args.llm_backend)
+                                 llm_model=args.llm_model, llm_backend=args.llm_backend,
+                                 llm_url=args.llm_url)
     try:
         launch(settings=settings, host=args.host, port=args.port)
     except QAError as exc:
