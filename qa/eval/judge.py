@@ -1,10 +1,10 @@
 """The support judge, ALCE citation recall/precision, and the judge's check on labelled cases.
 
-The judge is the lexical/numeric one `qa.cite` uses to ground answers
-(`qa.cite.supporting_passages`): a sentence is supported by some passages when
-every number and name it states, and most of its other content words, occur in
-one window of them (a clause may be supported by another passage). It is not an
-NLI model, so `judge_check` measures how well it agrees with hand labels.
+The judge is the one `qa.ask` uses to ground answers (`qa.judge.LearnedJudge` with the
+default embedder: hard rules for numbers and unreadable scripts, then the fitted decision
+over lexical and similarity signals; the lexical rules when no fitted model is shipped).
+A sentence is supported when some passage supports it. It is not an NLI model, so
+`judge_check` measures how well it agrees with hand labels.
 
 Citation scores follow ALCE (Gao et al., 2023, "Enabling Large Language Models to
 Generate Text with Citations"): recall is the share of an answer's sentences
@@ -23,18 +23,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qa.chunk import sentence_spans
-from qa.cite import MARKER_RE, is_abstention, parse_markers, supporting_passages
+from qa.cite import MARKER_RE, is_abstention, parse_markers
 from qa.eval.facts import JUDGE_CASES, JUDGE_TEST_FILES, FactsFormatError
 from qa.eval.metrics import Metric, share
-from qa.records import Hit
+from qa.judge import Judge, LearnedJudge
+
+_judge: Judge | None = None
 
 
-def supported(sentence: str, passages: Sequence[str]) -> bool:
-    """Whether the passages (taken together) support the sentence, by `qa.cite`'s judge."""
+def pipeline_judge() -> Judge:
+    """The judge `qa.ask` uses: the shipped fitted judge with the default embedder (one per process)."""
+    global _judge
+    if _judge is None:
+        from qa.api import shared_embedder
+
+        _judge = LearnedJudge(embed=shared_embedder().embed)
+    return _judge
+
+
+def supported(sentence: str, passages: Sequence[str], judge: Judge | None = None) -> bool:
+    """Whether some passage supports the sentence, by the pipeline's judge (or `judge`)."""
     if not passages:
         return False
-    hits = [Hit(doc_id=f"p{i}", chunk_id=i, text=text, score=0.0) for i, text in enumerate(passages)]
-    return bool(supporting_passages(sentence, hits, list(range(len(hits)))))
+    return (judge or pipeline_judge()).verdict(sentence, list(passages)).supported
 
 
 @dataclass
@@ -177,11 +188,12 @@ def load_test_cases(paths: Sequence[str | Path] = JUDGE_TEST_FILES) -> list[Judg
     return [case for path in paths if Path(path).exists() for case in load_judge_cases(path)]
 
 
-def judge_check(cases: Sequence[JudgeCase] | None = None, seed: int = 0) -> JudgeCheck:
-    """Run the judge on every case; 'positive' means supported."""
+def judge_check(cases: Sequence[JudgeCase] | None = None, seed: int = 0,
+                judge: Judge | None = None) -> JudgeCheck:
+    """Run the judge (default: the pipeline's) on every case; 'positive' means supported."""
     cases = list(load_judge_cases() if cases is None else cases)
     for case in cases:
-        case.predicted = supported(case.sentence, [case.passage])
+        case.predicted = supported(case.sentence, [case.passage], judge)
     tp = sum(c.supported and c.predicted for c in cases)
     fp = sum((not c.supported) and bool(c.predicted) for c in cases)
     fn = sum(c.supported and not c.predicted for c in cases)
