@@ -45,3 +45,11 @@ class IndexLockedError(QAError):
 
 class ModelLoadError(QAError):
     """A model could not be found, verified, converted or loaded."""
+
+
+class InvalidDateError(QAError, ValueError):
+    """A date (an article's `published`, or `as_of`) cannot be read or does not exist."""
+
+
+class RecordDateError(InvalidDateError, UnreadableFileError):
+    """An article's `published` date cannot be read or does not exist (names the record)."""

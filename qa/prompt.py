@@ -23,26 +23,32 @@ SYSTEM_PROMPT = (
 )
 
 
-def passage_label(hit: Hit) -> str:
-    """'Title, 2013-01-17' style source label, or '' when the article has neither."""
-    return ", ".join(part for part in (hit.title, hit.published) if part)
+def passage_label(hit: Hit, mark_undated: bool = False) -> str:
+    """'Title, 2013-01-17' style source label, or '' when the article has neither.
+
+    `mark_undated` writes 'undated' for an article without a date (used when other passages
+    are dated, so the model can tell)."""
+    published = hit.published or ("undated" if mark_undated else "")
+    return ", ".join(part for part in (hit.title, published) if part)
 
 
 def format_passages(hits: list[Hit]) -> str:
     """Passages numbered from 1, each with its source label."""
     blocks = []
+    mark_undated = any(hit.published for hit in hits)
     for n, hit in enumerate(hits, start=1):
-        label = passage_label(hit)
+        label = passage_label(hit, mark_undated)
         head = f"[{n}]" + (f" ({label})" if label else "")
         blocks.append(f"{head}\n{hit.text.strip()}")
     return "\n\n".join(blocks)
 
 
-def build_messages(question: str, hits: list[Hit]) -> list[dict[str, str]]:
-    """System and user messages for answering `question` from `hits`."""
+def build_messages(question: str, hits: list[Hit], as_of: str = "") -> list[dict[str, str]]:
+    """System and user messages for answering `question` from `hits` (as of a date, when given)."""
+    dated = f"Today is {as_of}; the passages are reports up to that date.\n" if as_of else ""
     user = (
         f"Passages:\n<<<\n{format_passages(hits)}\n>>>\n\n"
-        f"Question: {question.strip()}\nAnswer:"
+        f"{dated}Question: {question.strip()}\nAnswer:"
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
