@@ -14,14 +14,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.errors import QAError
+from qa.dates import as_of_date
+from qa.errors import InvalidDateError, QAError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED_FACTS = DATA_DIR / "seed_facts.jsonl"
 JUDGE_CASES = DATA_DIR / "support_judge_cases.jsonl"
 JUDGE_HELDOUT = DATA_DIR / "support_judge_heldout.jsonl"
 
-KINDS = ("number", "name", "date", "list", "cross-article", "conflicting", "follow-up", "unanswerable")
+KINDS = ("number", "name", "date", "list", "cross-article", "conflicting", "follow-up", "unanswerable",
+         "as-of", "this-week", "latest")
 UNANSWERABLE = "unanswerable"
 
 
@@ -42,6 +44,7 @@ class Fact:
     evidence: list[str] = field(default_factory=list)
     history: list[tuple[str, str]] = field(default_factory=list)
     note: str = ""
+    as_of: str = ""
 
     @property
     def answerable(self) -> bool:
@@ -90,9 +93,16 @@ def fact_from_record(record: object, where: str = "record", kinds: Sequence[str]
     if kind == "follow-up" and not history:
         raise FactsFormatError(f"{where}: a follow-up fact needs 'history'")
     note = record.get("note", "")
+    as_of = record.get("as_of") or ""
+    if not isinstance(as_of, str):
+        raise FactsFormatError(f"{where}: 'as_of' must be a date string YYYY-MM-DD")
+    try:
+        as_of = as_of_date(as_of, f"{where}: 'as_of'")
+    except InvalidDateError as exc:
+        raise FactsFormatError(str(exc)) from exc
     return Fact(id=record["id"], question=record["question"].strip(), kind=kind, answers=answers,
                 all_of=all_of, doc_ids=doc_ids, evidence=evidence, history=history,
-                note=note if isinstance(note, str) else "")
+                note=note if isinstance(note, str) else "", as_of=as_of)
 
 
 def load_facts(path: str | Path = SEED_FACTS, kinds: Sequence[str] | None = KINDS) -> list[Fact]:
