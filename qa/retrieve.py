@@ -4,7 +4,8 @@ Dated retrieval: with `as_of`, articles published after it are filtered out (und
 are kept: the filter is "published <= as_of or undated", `qa.dates.allows`); relative time
 in the question ("this week") is resolved into a window of days (`qa.dates`); a recency
 prior lowers each passage's fused score by `recency_weight * log(1 + days)` from that
-window, or from the newest candidate's date; syndicated copies collapse to one article
+window, or from the newest candidate's date (an undated article gets the median of the dated
+candidates' penalties); syndicated copies collapse to one article
 whose hit lists the others (`qa.dedup`); and the passages are picked by a maximal-
 marginal-relevance rule over articles (each further passage of an article already
 picked counts `DIVERSITY_DECAY` times less), so the top passages come from several
@@ -29,9 +30,9 @@ from qa.text import content_terms
 
 RRF_K = 60
 NEAR_DUPLICATE_JACCARD = 0.8
-# Fitted on the dated dev set by benchmarks/fit_recency.py (grid search, best mean of article
-# hit@1 and hit@5; the value and the grid are in benchmarks/results/fit_recency.json).
-RECENCY_WEIGHT = 0.002
+# Fitted on the dated dev set by benchmarks/fit_dated.py (grid search, best mean of article
+# hit@1 and hit@5 on the dev half; the grid and both halves are in benchmarks/results/fit_dated.json).
+RECENCY_WEIGHT = 0.001
 DIVERSITY_DECAY = 0.5
 
 
@@ -111,8 +112,10 @@ def retrieve(store: IndexStore, embedder: Embedder, question: str, k: int = 5,
     fused = fuse([[c for c, _ in dense], [c for c, _ in lexical]])
     dated = [store.articles[store.chunks[c].doc_id].published for c, _ in fused]
     newest = max((d for d in dated if d), default="")
-    scored = [(c, s, recency_penalty(p, window, newest, recency_weight))
-              for (c, s), p in zip(fused, dated, strict=True)]
+    penalties = [recency_penalty(p, window, newest, recency_weight) for p in dated]
+    known = sorted(x for x, p in zip(penalties, dated, strict=True) if p)
+    undated = known[len(known) // 2] if known else 0.0  # an undated article is neither new nor old
+    scored = [(c, s, x if p else undated) for (c, s), x, p in zip(fused, penalties, dated, strict=True)]
     scored.sort(key=lambda row: row[2] - row[1])
     return _pick(store, scored, k, query_vector, dense_scores, lexical_scores, groups, as_of,
                  DIVERSITY_DECAY if diversity else 1.0)

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from qa.accounts import count_queries, reported_figures
 from qa.dates import describe, resolve_window, strip_relative
 from qa.records import Account, Answer, Citation, Hit
-from qa.text import STOPWORDS, numbers, words
+from qa.support import EVENT_GROUPS
+from qa.text import STOPWORDS, numbers, stem, words
 
 __all__ = ["Timeline", "apply_timeline", "build_timeline", "cite_accounts", "counted_phrase"]
 
+_EVENT_OF = {s: group for group, stems in EVENT_GROUPS.items() for s in stems}
 _AUXILIARIES = frozenset("have has had been be being were was are is did do does now so far currently "
                          "total reported latest still".split())
 
@@ -65,6 +67,56 @@ def counted_phrase(question: str) -> str:
     return " ".join(noun)
 
 
+def _names(question: str) -> set[str]:
+    """Stems of the capitalised words of a question after its first word ('Kessling', 'Saint Orla')."""
+    found = re.findall(r"(?<!^)(?<![.?!]\s)\b([A-Z][\w'’-]+)", question.strip())
+    return {stem(w.lower()) for w in found if w.lower() not in STOPWORDS}
+
+
+def _qualifier(question: str, focus: frozenset[str]) -> str:
+    """The stem of the first word after X in 'how many X ...' that says which X ('evacuated', 'missing')."""
+    found = re.search(r"\bhow (?:many|much)\s+(.+?)(?:[?.!]|$)", strip_relative(question), re.I)
+    names = _names(question)
+    for word in words(found.group(1)) if found else []:
+        low = word.lower()
+        if stem(low) in focus | names or low in STOPWORDS or low in _AUXILIARIES:
+            continue
+        return stem(low)
+    return ""
+
+
+def _near(sentence: str, amount: str, before: int = 4, after: int = 5) -> set[str]:
+    """Stems of the words from `before` words ahead of the figure to `after` words behind it."""
+    spans = [(m.start(), stem(m.group().lower())) for m in re.finditer(r"[\w'’-]+", sentence)]
+    at = sentence.find(amount)
+    i = next((n for n, (start, _) in enumerate(spans) if start >= at), len(spans)) if at >= 0 else 0
+    return {w for _, w in spans[max(0, i - before): i + after + 1]}
+
+
+def _figures(question: str, query, hits: list[Hit]) -> list[tuple[int, object, int]]:
+    """(passage, figure, closeness) for the figures of X in passages about the question's names.
+
+    Closeness counts the question's qualifier ('missing', or a word of its event group; when any
+    figure has it, those without it are dropped) and its names among the words right around the
+    figure; the timeline keeps, per day, the closest."""
+    names = _names(question)
+    qualifier = _qualifier(question, query.focus)
+    group = _EVENT_OF.get(qualifier)
+    out = []
+    for figure in reported_figures(query, hits, require_source=False, any_events=True):
+        hit = hits[figure.passage]
+        about = {stem(w.lower()) for w in words(f"{hit.title} {hit.text}")}
+        if names and not names & about:
+            continue
+        near = _near(figure.sentence, figure.amount)
+        close = bool(qualifier) and (qualifier in near or (group is not None and any(
+            _EVENT_OF.get(w) == group for w in near)))
+        out.append((figure.passage, figure, 100 * int(close) + len(names & near)))
+    if any(score >= 100 for _, _, score in out):  # some figure is plainly of the X asked about
+        out = [row for row in out if row[2] >= 100]
+    return out
+
+
 def _citation(n: int, hit: Hit, sentence: int) -> Citation:
     return Citation(n=n, doc_id=hit.doc_id, title=hit.title, text=hit.text, start=hit.start, end=hit.end,
                     score=hit.score, url=hit.url, published=hit.published, cited_by=[sentence],
@@ -80,17 +132,23 @@ def build_timeline(question: str, hits: list[Hit], as_of: str = "", today: dt.da
     upper = window.end if window is not None else as_of
     lower = window.start if window is not None else ""
     phrase = counted_phrase(question)
+    scores: dict[int, int] = {}
     accounts: list[Account] = []
     passage_of: dict[int, int] = {}
-    for figure in reported_figures(queries[0], hits, require_source=False):
-        hit = hits[figure.passage]
+    for passage, figure, score in _figures(question, queries[0], hits):
+        hit = hits[passage]
         accounts.append(Account(counts=phrase, figure=figure.amount, citation=0, source=figure.source,
                                 date=hit.published[:10], value=figure.value, sentence=figure.sentence,
                                 doc_id=hit.doc_id))
-        passage_of[id(accounts[-1])] = figure.passage
+        passage_of[id(accounts[-1])] = passage
+        scores[id(accounts[-1])] = score
     timeline = Timeline(accounts=accounts)
     dated = [a for a in accounts if a.date and a.value is not None and (not upper or a.date <= upper)
              and (not lower or a.date >= lower)]
+    best_on: dict[str, int] = {}
+    for a in dated:
+        best_on[a.date] = max(best_on.get(a.date, 0), scores[id(a)])
+    dated = [a for a in dated if scores[id(a)] == best_on[a.date]]  # per day, the figures closest to X
     if not dated:
         return timeline
     last_day = max(a.date for a in dated)
