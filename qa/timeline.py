@@ -97,7 +97,8 @@ def _figures(question: str, query, hits: list[Hit]) -> list[tuple[int, object, i
     """(passage, figure, closeness) for the figures of X in passages about the question's names.
 
     Closeness counts the question's qualifier ('missing', or a word of its event group; when any
-    figure has it, those without it are dropped) and its names among the words right around the
+    figure has it, those without it are dropped; when it is an event word and no figure has it,
+    none is kept) and its names among the words right around the
     figure; the timeline keeps, per day, the closest."""
     names = _names(question)
     qualifier = _qualifier(question, query.focus)
@@ -114,6 +115,8 @@ def _figures(question: str, query, hits: list[Hit]) -> list[tuple[int, object, i
         out.append((figure.passage, figure, 100 * int(close) + len(names & near)))
     if any(score >= 100 for _, _, score in out):  # some figure is plainly of the X asked about
         out = [row for row in out if row[2] >= 100]
+    elif group is not None:
+        return []  # the question names an event ('died') and no figure is of it
     return out
 
 

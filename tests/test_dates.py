@@ -168,6 +168,12 @@ def test_two_reports_on_different_days_answer_the_latest_and_state_the_change(da
     assert timeline == [("2031-03-11", "2,000", 2), ("2031-03-13", "8,500", 1)]
 
 
+def test_figures_of_another_event_make_no_timeline(dated_assistant):
+    answer = dated_assistant.ask("How many people died in the Kessling flood?", as_of="2031-03-14")
+    assert not any("latest figure" in change for change in answer.changes)
+    assert "rose to" not in answer.text
+
+
 def test_as_of_before_the_update_answers_the_figure_known_then(dated_assistant):
     answer = dated_assistant.ask("How many people have been evacuated in Kessling?", as_of="2031-03-12")
     assert "2,000" in answer.text and "8,500" not in answer.text
