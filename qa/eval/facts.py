@@ -22,8 +22,9 @@ SEED_FACTS = DATA_DIR / "seed_facts.jsonl"
 JUDGE_CASES = DATA_DIR / "support_judge_cases.jsonl"
 JUDGE_HELDOUT = DATA_DIR / "support_judge_heldout.jsonl"
 
-KINDS = ("number", "name", "date", "list", "cross-article", "conflicting", "follow-up", "unanswerable",
-         "as-of", "this-week", "latest")
+KINDS = ("number", "name", "date", "list", "cross-article", "conflicting", "follow-up", "unanswerable")
+DATED_KINDS = ("as-of", "this-week", "latest")  # the dated dev set (dated_facts.jsonl)
+ALL_KINDS = KINDS + DATED_KINDS
 UNANSWERABLE = "unanswerable"
 
 
@@ -58,7 +59,7 @@ def _strings(value: object, where: str, name: str) -> list[str]:
     return [v for v in value if v.strip()]
 
 
-def fact_from_record(record: object, where: str = "record", kinds: Sequence[str] | None = KINDS) -> Fact:
+def fact_from_record(record: object, where: str = "record", kinds: Sequence[str] | None = ALL_KINDS) -> Fact:
     """Validate one record and build a Fact; raises FactsFormatError naming the problem.
 
     `kinds=None` accepts any kind (external datasets use their own).
@@ -105,7 +106,7 @@ def fact_from_record(record: object, where: str = "record", kinds: Sequence[str]
                 note=note if isinstance(note, str) else "", as_of=as_of)
 
 
-def load_facts(path: str | Path = SEED_FACTS, kinds: Sequence[str] | None = KINDS) -> list[Fact]:
+def load_facts(path: str | Path = SEED_FACTS, kinds: Sequence[str] | None = ALL_KINDS) -> list[Fact]:
     """Every fact of a JSONL file, in file order; blank lines are skipped, ids must be unique."""
     path = Path(path)
     try:
