@@ -98,12 +98,15 @@ def _matches(query: CountQuery, counted: set[str], sentence_stems: set[str], eve
     return bool(events & query.events) if query.events else not events
 
 
-def reported_figures(query: CountQuery, hits: list[Hit]) -> list[Figure]:
+def reported_figures(query: CountQuery, hits: list[Hit], require_source: bool = True,
+                     any_events: bool = False) -> list[Figure]:
     """Attributed figures for `query` in the passages, in passage order; one per passage sentence and key.
 
     A figure counts X (one of X's words right after the number), every word of X is
     in the sentence, the sentence's events meet the query's (or both have none), and
-    the sentence names its source. Unattributed figures are left out.
+    the sentence names its source. Unattributed figures are left out unless
+    `require_source` is false (their `source` is then ''). `any_events` skips the event check
+    (the caller weighs the words around each figure itself).
     """
     found: list[Figure] = []
     seen: set[tuple[int, str]] = set()
@@ -111,12 +114,13 @@ def reported_figures(query: CountQuery, hits: list[Hit]) -> list[Figure]:
         for start, end in sentence_spans(hit.text) or [(0, len(hit.text))]:
             sentence = hit.text[start:end].strip()
             source = source_of(sentence)
-            if not source:
+            if not source and require_source:
                 continue
             stems = {stem(w) for w in words(sentence)}
             for amount, value, counted, near in _figures_in(sentence):
                 events = {_EVENT_OF[s] for s in near if s in _EVENT_OF and s not in query.focus}
-                if not _matches(query, counted, stems, events):
+                if not _matches(query, counted, stems, events) and not (
+                        any_events and _matches(query, counted, stems, query.events)):
                     continue
                 key = f"{value:g}" if value is not None else amount.lower()
                 if (p, key) not in seen:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from qa.cite import ground
+from qa.dates import as_of_date
 from qa.embed import Embedder, SentenceTransformerEmbedder
 from qa.errors import InvalidQuestionError, QuestionTooLongError
 from qa.generate import Generator, TransformersGenerator, llm_backend
@@ -31,6 +32,7 @@ from qa.retrieve import retrieve as hybrid_retrieve
 from qa.settings import Settings
 from qa.store import IndexStore, current_generation, require_nonempty
 from qa.text import content_terms
+from qa.timeline import apply_timeline
 
 History = Sequence[tuple[str, str]]
 _FOLLOW_UP_RE = re.compile(
@@ -118,28 +120,34 @@ class Assistant:
             return self._store
 
     # ---- questions -------------------------------------------------------------------------
-    def retrieve(self, question: str, k: int = 5) -> list[Hit]:
-        """The k best passages for a question, best first."""
+    def retrieve(self, question: str, k: int = 5, as_of: str | None = None) -> list[Hit]:
+        """The k best passages for a question, best first; none published after `as_of` (YYYY-MM-DD)."""
         question = check_question(question, self.settings.max_question_chars)
+        as_of = as_of_date(as_of)
         store = self.store
         require_nonempty(store)
-        return hybrid_retrieve(store, self.embedder, question, k=k)
+        return hybrid_retrieve(store, self.embedder, question, k=k, as_of=as_of)
 
     def ask(self, question: str, history: History | None = None, k: int | None = None,
-            max_new_tokens: int | None = None) -> Answer:
+            max_new_tokens: int | None = None, as_of: str | None = None) -> Answer:
         """Answer with cited passages, or abstain; see `ask_stream` for the streamed form."""
         answer: Answer | None = None
-        for event in self.ask_stream(question, history=history, k=k, max_new_tokens=max_new_tokens):
+        for event in self.ask_stream(question, history=history, k=k, max_new_tokens=max_new_tokens,
+                                     as_of=as_of):
             if isinstance(event, Answer):
                 answer = event
         assert answer is not None
         return answer
 
     def ask_stream(self, question: str, history: History | None = None, k: int | None = None,
-                   max_new_tokens: int | None = None) -> Iterator[str | Answer]:
-        """Yield the model's draft piece by piece (str), then the checked `Answer` last."""
+                   max_new_tokens: int | None = None, as_of: str | None = None) -> Iterator[str | Answer]:
+        """Yield the model's draft piece by piece (str), then the checked `Answer` last.
+
+        With `as_of` (YYYY-MM-DD) no article published after it is retrieved or cited, and
+        relative time in the question is counted from it (else from today)."""
         started = time.perf_counter()
         question = check_question(question, self.settings.max_question_chars)
+        as_of = as_of_date(as_of)
         k = k or self.settings.passages
         max_new_tokens = max_new_tokens or self.settings.max_new_tokens
         timings: dict[str, float] = {}
@@ -149,7 +157,7 @@ class Assistant:
         store = self.store
         require_nonempty(store)
         t0 = time.perf_counter()
-        hits = hybrid_retrieve(store, self.embedder, standalone, k=k)
+        hits = hybrid_retrieve(store, self.embedder, standalone, k=k, as_of=as_of)
         timings["retrieve"] = time.perf_counter() - t0
         answer = Answer(question=question, text=ABSTAIN_TEXT, passages=hits,
                         standalone_question=standalone if standalone != question else "")
@@ -165,7 +173,8 @@ class Assistant:
         t0 = time.perf_counter()
         pieces: list[str] = []
         yes_no = parse_intent(standalone).kind == YES_NO
-        for piece in self.generator.stream(build_messages(standalone, hits, yes_no=yes_no), max_new_tokens):
+        messages = build_messages(standalone, hits, yes_no=yes_no, as_of=as_of)
+        for piece in self.generator.stream(messages, max_new_tokens):
             if not pieces:
                 timings["first_token"] = time.perf_counter() - started
             pieces.append(piece)
@@ -181,6 +190,7 @@ class Assistant:
         answer.abstain_reason = grounded.abstain_reason
         answer.changes += grounded.changes
         answer.accounts = grounded.accounts
+        apply_timeline(answer, standalone, hits, as_of)  # dated figures: the latest and how it changed
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
         yield answer
@@ -294,12 +304,13 @@ def get_assistant(index_dir: str | Path | None = None) -> Assistant:
 
 
 def ask(question: str, index_dir: str | Path | None = None, history: History | None = None,
-        k: int | None = None, max_new_tokens: int | None = None) -> Answer:
-    """Answer a question from the articles in an index (default: the seed corpus)."""
+        k: int | None = None, max_new_tokens: int | None = None, as_of: str | None = None) -> Answer:
+    """Answer a question from the articles in an index (default: the seed corpus), as of a date."""
     return get_assistant(index_dir).ask(question, history=history, k=k,
-                                        max_new_tokens=max_new_tokens)
+                                        max_new_tokens=max_new_tokens, as_of=as_of)
 
 
-def retrieve(question: str, k: int = 5, index_dir: str | Path | None = None) -> list[Hit]:
-    """The k best passages for a question from an index (default: the seed corpus)."""
-    return get_assistant(index_dir).retrieve(question, k=k)
+def retrieve(question: str, k: int = 5, index_dir: str | Path | None = None,
+             as_of: str | None = None) -> list[Hit]:
+    """The k best passages for a question from an index (default: the seed corpus), as of a date."""
+    return get_assistant(index_dir).retrieve(question, k=k, as_of=as_of)

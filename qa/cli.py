@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
     ask.add_argument("-k", "--passages", type=int, help="passages given to the model (default 4)")
     ask.add_argument("--max-new-tokens", type=int, help="answer length limit in tokens")
+    ask.add_argument("--as-of", metavar="DATE", help="answer as of DATE (YYYY-MM-DD): no article "
+                     "published after it; 'this week' and 'yesterday' count from it")
     _add_common(ask)
     _add_llm(ask)
 
@@ -109,9 +111,11 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _cmd_ask(args: argparse.Namespace) -> int:
     from qa.api import Assistant
+    from qa.dates import as_of_date
 
+    as_of = as_of_date(args.as_of, "--as-of")
     assistant = Assistant(settings=_settings(args))
-    answer = assistant.ask(args.question)
+    answer = assistant.ask(args.question, as_of=as_of)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -120,13 +124,21 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         if answer.passages:
             print("\nClosest passages:")
             for hit in answer.passages[:3]:
-                print(f"  - {hit.doc_id}: {hit.text[:160]}…")
+                print(f"  - {hit.doc_id} ({hit.published or 'undated'}): {hit.text[:160]}…")
         return 0
     print()
     for c in answer.citations:
         title = c.title or c.doc_id
-        print(f"[{c.n}] {title} ({c.doc_id}, chars {c.start}-{c.end})")
+        print(f"[{c.n}] {title} ({c.doc_id}, {c.published or 'undated'}, chars {c.start}-{c.end})")
         print(f"    {c.text}")
+        for copy in c.copies:
+            print(f"    also: {copy['title'] or copy['doc_id']} ({copy['published'] or 'undated'})"
+                  + (f" {copy['url']}" if copy["url"] else ""))
+    if len({a.date for a in answer.accounts if a.date}) > 1:
+        print("\nReported figures:")
+        for a in sorted(answer.accounts, key=lambda a: a.date or "9999"):
+            print(f"  {a.date or 'undated'}  {a.figure}" + (f" ({a.source})" if a.source else "")
+                  + f"  [{a.citation}]")
     return 0
 
 

@@ -69,3 +69,11 @@ class ContextTooLongError(ServerError):
 
 class EmptyReplyError(ServerError):
     """The server's reply had no content, or its stream ended before the reply did."""
+
+
+class InvalidDateError(QAError, ValueError):
+    """A date (an article's `published`, or `as_of`) cannot be read or does not exist."""
+
+
+class RecordDateError(InvalidDateError, UnreadableFileError):
+    """An article's `published` date cannot be read or does not exist (names the record)."""

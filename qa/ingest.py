@@ -14,10 +14,10 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
-from qa.errors import EmptyCorpusError, UnreadableFileError
+from qa.dates import date_from_text, parse_date
+from qa.errors import EmptyCorpusError, InvalidDateError, RecordDateError, UnreadableFileError
 from qa.records import Article
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
@@ -132,7 +132,10 @@ def _html_to_article(html: str, doc_id: str, path: str) -> Article:
     title = clean_text(doc.title or "")
     if title and text.startswith(title):
         text = text[len(title) :].strip() or text
-    published = clean_text(doc.date or "")
+    try:
+        published = parse_date(clean_text(doc.date or ""), f"{path}: the page's date")
+    except InvalidDateError:
+        published = ""  # a page's metadata date is a hint; the text's dateline is tried next
     return Article(doc_id=doc_id, text=text, title=title, url=doc.url or "", published=published,
                    source_path=path)
 
@@ -144,6 +147,8 @@ def _check_file_doc_id(doc_id: str, name: str) -> None:
 
 
 def _finish(article: Article) -> Article:
+    if not article.published:
+        article.published = date_from_text(article.text)
     article.content_hash = content_hash(article)
     return article
 
@@ -227,13 +232,13 @@ def article_from_record(record: object, where: str = "record") -> Article:
         if not isinstance(value, str):
             raise UnreadableFileError(f"{where}: '{key}' must be a string")
         fields[key] = clean_text(value)
-    if fields["published"]:
-        try:
-            date.fromisoformat(fields["published"][:10])
-        except ValueError as exc:
-            raise UnreadableFileError(f"{where}: 'published' must be YYYY-MM-DD") from exc
-    return Article(doc_id=doc_id.strip(), text=clean_text(text), source_path=where.rsplit(":", 1)[0],
-                   **fields)
+    try:
+        fields["published"] = parse_date(fields["published"], f"{where}: 'published'")
+    except InvalidDateError as exc:
+        raise RecordDateError(str(exc)) from exc
+    body = clean_text(text)
+    fields["published"] = fields["published"] or date_from_text(body)
+    return Article(doc_id=doc_id.strip(), text=body, source_path=where.rsplit(":", 1)[0], **fields)
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterator[Path]:

@@ -25,16 +25,21 @@ SYSTEM_PROMPT = (
 )
 
 
-def passage_label(hit: Hit) -> str:
-    """'Title, 2013-01-17' style source label, or '' when the article has neither."""
-    return ", ".join(part for part in (hit.title, hit.published) if part)
+def passage_label(hit: Hit, mark_undated: bool = False) -> str:
+    """'Title, 2013-01-17' style source label, or '' when the article has neither.
+
+    `mark_undated` writes 'undated' for an article without a date (used when other passages
+    are dated, so the model can tell)."""
+    published = hit.published or ("undated" if mark_undated else "")
+    return ", ".join(part for part in (hit.title, published) if part)
 
 
 def format_passages(hits: list[Hit]) -> str:
     """Passages numbered from 1, each with its source label."""
     blocks = []
+    mark_undated = any(hit.published for hit in hits)
     for n, hit in enumerate(hits, start=1):
-        label = passage_label(hit)
+        label = passage_label(hit, mark_undated)
         head = f"[{n}]" + (f" ({label})" if label else "")
         blocks.append(f"{head}\n{passage_for_model(hit.text)}")
     return "\n\n".join(blocks)
@@ -43,13 +48,15 @@ def format_passages(hits: list[Hit]) -> str:
 YES_NO_HINT = "Begin the answer with Yes or No, then give the reason from the passages."
 
 
-def build_messages(question: str, hits: list[Hit], yes_no: bool = False) -> list[dict[str, str]]:
+def build_messages(question: str, hits: list[Hit], yes_no: bool = False,
+                   as_of: str = "") -> list[dict[str, str]]:
     """System and user messages for answering `question` from `hits`; a yes/no question
-    (`yes_no`) asks for Yes or No first."""
+    (`yes_no`) asks for Yes or No first; `as_of` tells the model the day it is answering for."""
     hint = f"{YES_NO_HINT}\n" if yes_no else ""
+    dated = f"Today is {as_of}; the passages are reports up to that date.\n" if as_of else ""
     user = (
         f"Passages:\n<<<\n{format_passages(hits)}\n>>>\n\n"
-        f"{hint}Question: {question.strip()}\nAnswer:"
+        f"{dated}{hint}Question: {question.strip()}\nAnswer:"
     )
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 

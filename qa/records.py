@@ -41,6 +41,8 @@ class Hit:
     `score` is the fused rank score (reciprocal-rank fusion of dense and BM25);
     `dense_score` is the cosine similarity to the question and `lexical_score`
     the BM25 score, each 0.0 where that retriever did not return the passage.
+    `published` is the article's date ("" when undated); `copies` lists the other
+    articles that are syndicated copies of this one (doc_id, title, url, published).
     """
 
     doc_id: str
@@ -54,6 +56,7 @@ class Hit:
     lexical_score: float = 0.0
     url: str = ""
     published: str = ""
+    copies: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -70,6 +73,7 @@ class Citation:
     url: str = ""
     published: str = ""
     cited_by: list[int] = field(default_factory=list)
+    copies: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass

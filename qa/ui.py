@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 import gradio as gr
 
 from qa.api import Assistant
+from qa.dates import as_of_date
 from qa.errors import QAError
 from qa.highlight import answer_highlight_html, answer_sentences, highlight_html, shared_terms
 from qa.records import Answer, Citation, Hit
@@ -171,7 +172,7 @@ def _source_html(url: str) -> str:
 
 
 def _meta_html(doc_id: str, published: str, url: str, title: str) -> str:
-    bits = [html.escape(published)] if published else []
+    bits = [html.escape(published or "undated")]
     if url:
         bits.append(_source_html(url))
     if title:  # the title is the heading; keep the id findable
@@ -216,9 +217,31 @@ def _card(element_id: str, label: str, passage: Hit | Citation, terms: set[str],
             f'<div class="cite-head"><span class="cite-n">{label}</span>'
             f'<span class="cite-title">{html.escape(title)}</span></div>'
             + (f'<div class="cite-meta">{meta}</div>' if meta else "")
-            + extra
+            + extra + _copies_html(passage.copies)
             + f'<blockquote class="cite-text">{marked or highlight_html(passage.text, terms)}</blockquote>'
             + context + "</div>")
+
+
+def _copies_html(copies: list[dict[str, str]]) -> str:
+    """'Also published as: …' for the syndicated copies of a passage's article."""
+    if not copies:
+        return ""
+    items = [f"{html.escape(c.get('title') or c.get('doc_id', ''))} "
+             f"({html.escape(c.get('published') or 'undated')})"
+             + (f" {_source_html(c['url'])}" if c.get("url") else "") for c in copies]
+    return f'<div class="cite-copies">Also published as: {"; ".join(items)}</div>'
+
+
+def timeline_html(answer: Answer) -> str:
+    """The reported figures by date (`Answer.accounts`), when they come from more than one day."""
+    dated = sorted((a for a in answer.accounts if a.date), key=lambda a: a.date)
+    if len({a.date for a in dated}) < 2:
+        return ""
+    rows = "".join(f"<tr><td>{html.escape(a.date)}</td><td>{html.escape(a.figure)}</td>"
+                   f"<td>{html.escape(a.source or '–')}</td><td>[{a.citation}]</td></tr>" for a in dated)
+    return ('<div class="qa-timeline"><div class="qa-panel-head">Reported figures by date</div>'
+            "<table><tr><th>date</th><th>figure</th><th>source</th><th>cited</th></tr>"
+            f"{rows}</table></div>")
 
 
 def _short(text: str, limit: int = 180) -> str:
@@ -260,8 +283,9 @@ def passages_html(answer: Answer, articles: Mapping[str, Any] | None = None) -> 
         cards.append(_card(f"cite-{citation.n}", f"[{citation.n}]", citation, terms, extra,
                            text_of(citation.doc_id), marked=marked))
     noun = "passage" if len(cards) == 1 else "passages"
-    return (f'<div class="qa-panel-head">{len(cards)} cited {noun}</div>' + "".join(cards)
-            + other_reports_html(answer))
+    timeline = timeline_html(answer)
+    return (f'<div class="qa-panel-head">{len(cards)} cited {noun}</div>' + timeline + "".join(cards)
+            + ("" if timeline else other_reports_html(answer)))
 
 
 def other_reports_html(answer: Answer) -> str:
@@ -334,7 +358,8 @@ class Handlers:
 
     # -- asking
     def respond(self, question: str, chat: Chat | None, history: HistoryPairs | None,
-                k: float | None = None, max_new_tokens: float | None = None) -> Iterator[tuple]:
+                k: float | None = None, max_new_tokens: float | None = None,
+                as_of: str | None = None) -> Iterator[tuple]:
         """Stream an answer: yields (question box, chat, chat state, history, passages, timings)."""
         chat = list(chat or [])
         history = [list(pair) for pair in (history or [])]
@@ -346,9 +371,10 @@ class Handlers:
         yield "", chat, chat, history, gr.skip(), gr.skip()
         draft = ""
         try:
+            date = as_of_date((as_of or "").strip(), "the 'Answer as of' date")
             for event in self.assistant.ask_stream(
                     question, history=[(q, a) for q, a in history], k=int(k) if k else None,
-                    max_new_tokens=int(max_new_tokens) if max_new_tokens else None):
+                    max_new_tokens=int(max_new_tokens) if max_new_tokens else None, as_of=date):
                 if isinstance(event, str):
                     draft += event
                     chat = [*chat[:-1], {"role": "assistant", "content": md_text(draft) + " ▍"}]
@@ -530,12 +556,14 @@ def build_app(assistant: Assistant | None = None, settings: Settings | None = No
                 k = gr.Slider(1, 10, value=settings.passages, step=1, label="Passages given to the model (k)")
                 max_new = gr.Slider(32, 512, value=settings.max_new_tokens, step=16,
                                     label="Answer length limit (tokens)")
+                as_of = gr.Textbox("", label="Answer as of (YYYY-MM-DD; empty: today)", max_lines=1,
+                                   placeholder="YYYY-MM-DD", elem_id="as-of")
             gr.Markdown(f"Index: `{settings.index_dir}` · embedding model: "
                         f"`{settings.embed_model or 'default'}` · language model: "
                         f"`{settings.llm_model or 'default'}`")
 
         ask_io: dict[str, Any] = {
-            "fn": h.respond, "inputs": [question, chat_state, history_state, k, max_new],
+            "fn": h.respond, "inputs": [question, chat_state, history_state, k, max_new, as_of],
             "outputs": [question, chatbot, chat_state, history_state, passages, timings],
             "concurrency_limit": ANSWER_CONCURRENCY, "concurrency_id": "answer",
             "show_progress": "hidden",

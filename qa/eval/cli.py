@@ -56,6 +56,8 @@ def add_eval_parser(verbs, add_common: Callable[[argparse.ArgumentParser], None]
                    help="only measure the citation-support judge on its labelled cases (no models)")
     p.add_argument("-k", "--passages", type=int, help="passages given to the model (default 4)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--ignore-as-of", action="store_true",
+                   help="ask every fact without its 'as_of' date (to measure what the date adds)")
     add_common(p)
     add_llm(p)
     return p
@@ -147,7 +149,7 @@ def _run(args: argparse.Namespace, settings: Settings, check: JudgeCheck,
         for problem in problems[:10]:
             print(f"qa eval: warning: {problem}", file=sys.stderr)
         return run_eval(assistant, facts, progress=progress, seed=args.seed, meta=meta, judge=check,
-                        judge_test=test_check)
+                        judge_test=test_check, use_as_of=not args.ignore_as_of)
 
     from qa.eval.datasets import load_dataset
     from qa.indexer import upsert_articles
@@ -172,7 +174,7 @@ def _run(args: argparse.Namespace, settings: Settings, check: JudgeCheck,
             print(f"qa eval: warning: {settings.index_dir} also holds {extra} articles from outside this "
                   f"sample (another split or run); they act as extra distractors", file=sys.stderr)
         run = run_eval(assistant, dataset.facts, progress=progress, seed=args.seed, meta=meta, judge=check,
-                        judge_test=test_check)
+                       judge_test=test_check, use_as_of=not args.ignore_as_of)
         if temp is not None:
             run.meta["index_dir"] = "(temporary)"
         return run

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.errors import QAError
+from qa.dates import as_of_date
+from qa.errors import InvalidDateError, QAError
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED_FACTS = DATA_DIR / "seed_facts.jsonl"
@@ -24,6 +25,8 @@ JUDGE_TEST = DATA_DIR / "support_judge_test.jsonl"          # written blind from
 JUDGE_TEST_FILES = (JUDGE_HELDOUT, JUDGE_TEST)              # the judge's test set (those present)
 
 KINDS = ("number", "name", "date", "list", "cross-article", "conflicting", "follow-up", "unanswerable")
+DATED_KINDS = ("as-of", "this-week", "latest")  # the dated dev set (dated_facts.jsonl)
+ALL_KINDS = KINDS + DATED_KINDS
 UNANSWERABLE = "unanswerable"
 
 
@@ -44,6 +47,7 @@ class Fact:
     evidence: list[str] = field(default_factory=list)
     history: list[tuple[str, str]] = field(default_factory=list)
     note: str = ""
+    as_of: str = ""
 
     @property
     def answerable(self) -> bool:
@@ -57,7 +61,7 @@ def _strings(value: object, where: str, name: str) -> list[str]:
     return [v for v in value if v.strip()]
 
 
-def fact_from_record(record: object, where: str = "record", kinds: Sequence[str] | None = KINDS) -> Fact:
+def fact_from_record(record: object, where: str = "record", kinds: Sequence[str] | None = ALL_KINDS) -> Fact:
     """Validate one record and build a Fact; raises FactsFormatError naming the problem.
 
     `kinds=None` accepts any kind (external datasets use their own).
@@ -92,12 +96,19 @@ def fact_from_record(record: object, where: str = "record", kinds: Sequence[str]
     if kind == "follow-up" and not history:
         raise FactsFormatError(f"{where}: a follow-up fact needs 'history'")
     note = record.get("note", "")
+    as_of = record.get("as_of") or ""
+    if not isinstance(as_of, str):
+        raise FactsFormatError(f"{where}: 'as_of' must be a date string YYYY-MM-DD")
+    try:
+        as_of = as_of_date(as_of, f"{where}: 'as_of'")
+    except InvalidDateError as exc:
+        raise FactsFormatError(str(exc)) from exc
     return Fact(id=record["id"], question=record["question"].strip(), kind=kind, answers=answers,
                 all_of=all_of, doc_ids=doc_ids, evidence=evidence, history=history,
-                note=note if isinstance(note, str) else "")
+                note=note if isinstance(note, str) else "", as_of=as_of)
 
 
-def load_facts(path: str | Path = SEED_FACTS, kinds: Sequence[str] | None = KINDS) -> list[Fact]:
+def load_facts(path: str | Path = SEED_FACTS, kinds: Sequence[str] | None = ALL_KINDS) -> list[Fact]:
     """Every fact of a JSONL file, in file order; blank lines are skipped, ids must be unique."""
     path = Path(path)
     try:

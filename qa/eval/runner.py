@@ -12,6 +12,7 @@ This module does not index, print tables or write files (see `qa.eval.cli` and
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 import time
@@ -95,6 +96,8 @@ class ItemResult:
     retrieved: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    as_of: str = ""
+    accounts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -150,7 +153,8 @@ def score_answer(fact: Fact, answer: Answer, locator: EvidenceLocator | None = N
                       doc_ids=list(fact.doc_ids), evidence=list(fact.evidence),
                       history=[[q, a] for q, a in fact.history], answer=answer.text, draft=answer.draft,
                       standalone_question=answer.standalone_question, abstained=answer.abstained,
-                      abstain_reason=answer.abstain_reason, timings=dict(answer.timings))
+                      abstain_reason=answer.abstain_reason, timings=dict(answer.timings),
+                      as_of=fact.as_of, accounts=[dataclasses.asdict(a) for a in answer.accounts])
     item.draft_abstained = draft_abstains(answer.draft)
     item.citations = [{"n": c.n, "doc_id": c.doc_id, "start": c.start, "end": c.end, "text": c.text,
                        "cited_by": list(c.cited_by)} for c in answer.citations]
@@ -187,16 +191,20 @@ def score_answer(fact: Fact, answer: Answer, locator: EvidenceLocator | None = N
     return item
 
 
-def evaluate_fact(assistant: Assistant, fact: Fact, locator: EvidenceLocator) -> ItemResult:
-    """Ask one fact, score the answer and the top-10 retrieval.
+def evaluate_fact(assistant: Assistant, fact: Fact, locator: EvidenceLocator,
+                  use_as_of: bool = True) -> ItemResult:
+    """Ask one fact (as of its `as_of` date unless `use_as_of` is false), score the answer and
+    the top-10 retrieval. The article rank counts distinct articles (a second passage of one
+    article does not push the next article down).
 
     A question the assistant rejects (InvalidQuestionError) becomes verdict `error`;
     other errors (model or index trouble) propagate, since they would fail every item.
     """
     try:
-        answer = assistant.ask(fact.question, history=fact.history or None)
+        as_of = fact.as_of if use_as_of else None
+        answer = assistant.ask(fact.question, history=fact.history or None, as_of=as_of)
         item = score_answer(fact, answer, locator)
-        hits = assistant.retrieve(answer.standalone_question or fact.question, k=RETRIEVE_K)
+        hits = assistant.retrieve(answer.standalone_question or fact.question, k=RETRIEVE_K, as_of=as_of)
     except InvalidQuestionError as exc:
         return ItemResult(id=fact.id, kind=fact.kind, question=fact.question,
                           answerable=fact.answerable, answers=list(fact.answers),
@@ -206,7 +214,7 @@ def evaluate_fact(assistant: Assistant, fact: Fact, locator: EvidenceLocator) ->
                        "score": round(h.score, 5), "dense_score": round(h.dense_score, 4)}
                       for h in hits]
     if fact.answerable and fact.doc_ids:
-        item.article_rank = first_rank([h.doc_id in fact.doc_ids for h in hits])
+        item.article_rank = first_rank([d in fact.doc_ids for d in dict.fromkeys(h.doc_id for h in hits)])
     if fact.answerable and fact.evidence:
         item.passage_rank = first_rank([h.doc_id in fact.doc_ids and locator.holds(h, fact.evidence)
                                         for h in hits])
@@ -300,7 +308,7 @@ def summarize(items: Sequence[ItemResult], seed: int = 0) -> tuple[dict[str, Met
 def run_eval(assistant: Assistant, facts: Sequence[Fact], progress: bool = True, seed: int = 0,
              meta: dict[str, Any] | None = None, judge: JudgeCheck | None = None,
              judge_test: JudgeCheck | None = None,
-             on_item: Callable[[ItemResult], None] | None = None) -> EvalRun:
+             on_item: Callable[[ItemResult], None] | None = None, use_as_of: bool = True) -> EvalRun:
     """Ask every fact (with a tqdm bar on stderr when `progress`) and summarise the run."""
     from tqdm import tqdm
 
@@ -311,7 +319,7 @@ def run_eval(assistant: Assistant, facts: Sequence[Fact], progress: bool = True,
     items: list[ItemResult] = []
     bar = tqdm(facts, desc="qa eval", unit="q", file=sys.stderr, disable=not progress, dynamic_ncols=True)
     for fact in bar:
-        item = evaluate_fact(assistant, fact, locator)
+        item = evaluate_fact(assistant, fact, locator, use_as_of)
         items.append(item)
         if on_item is not None:
             on_item(item)
@@ -331,6 +339,7 @@ def run_eval(assistant: Assistant, facts: Sequence[Fact], progress: bool = True,
         "articles_indexed": len(store.articles),
         "passages_indexed": len(store.chunks),
         "seed": seed,
+        "as_of_used": use_as_of,
     }
     return EvalRun(meta={**(meta or {}), **info}, metrics=metrics, by_kind=by_kind, items=items,
                    judge=judge, judge_test=judge_test)
