@@ -226,8 +226,8 @@ def shared_embedder(model: str | None = None) -> Embedder:
 def shared_generator(model: str | None = None, backend: str | None = None) -> Generator:
     """One generator per model and backend setting per process.
 
-    `backend` is "transformers" or "llama.cpp" (default: env QA_LLM_BACKEND, else
-    `qa.generate.DEFAULT_LLM_BACKEND`); both run the same model setting.
+    `backend` is "transformers", "openvino" or "llama.cpp" (default: env QA_LLM_BACKEND, else
+    `qa.generate.DEFAULT_LLM_BACKEND`); all run the same model setting.
     """
     backend = llm_backend(backend)
     key = f"{backend}|{model or os.environ.get('QA_LLM_MODEL') or ''}"
@@ -237,6 +237,10 @@ def shared_generator(model: str | None = None, backend: str | None = None) -> Ge
                 from qa.generate_llamacpp import LlamaCppGenerator
 
                 _generators[key] = LlamaCppGenerator(model)
+            elif backend == "openvino":  # falls back to transformers, with one line, if it cannot run
+                from qa.generate_openvino import make_openvino_generator
+
+                _generators[key] = make_openvino_generator(model)
             else:
                 _generators[key] = TransformersGenerator(model)
         return _generators[key]

@@ -45,3 +45,7 @@ class IndexLockedError(QAError):
 
 class ModelLoadError(QAError):
     """A model could not be found, verified, converted or loaded."""
+
+
+class ModelConvertError(ModelLoadError):
+    """Converting a model for a runtime failed; the previous cache is unchanged."""
