@@ -88,11 +88,8 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _slug(source: Path, precision: str) -> str:
-    """The cache name: the source folder's own name when it is in the cache, else a path hash."""
-    from qa.model_files import cache_root
-
-    root = cache_root() / "llm"
+def _slug(source: Path, precision: str, root: Path) -> str:
+    """The cache name: the source folder's own name when it is in the cache `root`, else a path hash."""
     if source.parent.resolve() == root.resolve():
         return f"{source.name}-openvino-{precision}"
     key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
@@ -116,7 +113,7 @@ def resolve_openvino(spec: str | None = None, precision: str = "int8", cache_dir
     if not isinstance(source, Path):
         raise ModelLoadError(f"the openvino backend converts local models only, not the hub id {source!r}")
     root = cache_root(cache_dir) / "llm"
-    final = root / _slug(Path(source), precision)
+    final = root / _slug(Path(source), precision, root)
     if is_complete(final):
         return final
     from filelock import FileLock, Timeout
