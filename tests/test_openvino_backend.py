@@ -266,3 +266,17 @@ def test_a_pipeline_error_is_a_model_load_error() -> None:
     pipe.generate = broken
     with pytest.raises(ModelLoadError, match="generation failed: bad tensor"):
         list(gen.stream(MESSAGES, 5))
+
+
+def test_a_local_folder_outside_the_cache_gets_its_own_cache_name(monkeypatch, tmp_path: Path) -> None:
+    folder = tmp_path / "my-model"
+    folder.mkdir()
+    monkeypatch.setattr(mf, "resolve_llm", lambda spec=None, cache_dir=None, progress=True: folder)
+    _fake_export(monkeypatch, WRITE_ALL)
+    path = resolve_openvino(str(folder), "int4", progress=False)
+    assert path.parent == mf.cache_root() / "llm"
+    assert path.name.startswith("my-model-") and path.name.endswith("-openvino-int4")
+    other = tmp_path / "elsewhere" / "my-model"
+    other.mkdir(parents=True)
+    monkeypatch.setattr(mf, "resolve_llm", lambda spec=None, cache_dir=None, progress=True: other)
+    assert resolve_openvino(str(other), "int4", progress=False) != path
