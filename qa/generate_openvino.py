@@ -8,7 +8,7 @@ pieces; closing the stream (the UI's Stop) cancels the generation at the next to
 
 `openvino_genai` is optional: `make_openvino_generator` checks, once per runtime version
 and CPU and in a child process (an illegal instruction there cannot kill this one), that
-the runtime imports and compiles a tiny model; if not it logs one line and returns the
+the runtime imports and compiles a tiny model; if not it prints one line and returns the
 transformers generator instead. This module builds no prompts and checks no citations.
 """
 
@@ -18,7 +18,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import logging
 import os
 import queue
 import subprocess
@@ -29,8 +28,6 @@ from pathlib import Path
 
 from qa.errors import ModelLoadError
 from qa.generate import Generator, Message, TransformersGenerator, is_looping, threads_setting
-
-log = logging.getLogger("qa")
 
 # Weight precision of the openvino backend when QA_LLM_PRECISION is not set (see README).
 DEFAULT_OV_PRECISION = "int8"
@@ -108,9 +105,8 @@ def make_openvino_generator(model: str | None = None, precision: str | None = No
     problem = runtime_problem()
     if problem is None:
         return OpenVINOGenerator(model, precision=precision)
-    message = f"qa: {problem}; answering with the transformers backend instead"
-    log.warning(message)
-    print(message, file=sys.stderr, flush=True)
+    # One line on stderr (not also through logging, which the UI sends to stderr as well).
+    print(f"qa: {problem}; answering with the transformers backend instead", file=sys.stderr, flush=True)
     return TransformersGenerator(model, precision="float32")
 
 
