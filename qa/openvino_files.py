@@ -138,7 +138,7 @@ def resolve_openvino(spec: str | None = None, precision: str = "int8", cache_dir
                 if missing:
                     raise ModelConvertError(
                         f"the OpenVINO export of {source.name} is missing {', '.join(missing)}; "
-                        f"check that {', '.join(CONVERT_PACKAGES)} are installed (pip install -e .) "
+                        f"check that {', '.join(CONVERT_PACKAGES)} are installed (./run setup) "
                         "and try again")
                 info = {"version": OV_CONVERT_VERSION, "source": str(source), "precision": precision,
                         "seconds": round(time.monotonic() - started, 1), "packages": _versions()}
@@ -187,7 +187,7 @@ def run_export(source: Path, out: Path, precision: str, progress: bool = True) -
                 f"converting {source.name} to OpenVINO {precision} failed ({why}): "
                 f"{' | '.join(tail) or 'no output'}. The previous cache is unchanged; check free disk "
                 f"space and memory, and that {', '.join(CONVERT_PACKAGES)} are installed "
-                "(pip install -e .), then try again, or use --llm-backend transformers")
+                "(./run setup), then try again, or use --llm-backend transformers")
 
 
 def _wait_with_bar(proc: subprocess.Popen, label: str, progress: bool) -> int:
