@@ -1,11 +1,13 @@
 """Answer latency with the real models: cold start, and per answer retrieve / prefill / decode, peak RSS.
 
-    .venv/bin/python benchmarks/bench_answer.py [--questions N] [--llm-model NAME]
-        [--llm-backend transformers,llama.cpp] [--threads 1,2] [--passages 3,4]
+    .venv/bin/python benchmarks/bench_answer.py [--questions N] [--llm-model NAME[,NAME]]
+        [--llm-backend transformers,openvino:int8,openvino:int4,llama.cpp] [--baseline]
+        [--threads 1,2] [--passages 3,4]
         [--max-new-tokens 64,96] [--precision float32,int8] [--prefix-cache 1,0]
         [--load N] [--cold-runs 3]
 
-Every comma list is a set of variants; the benchmark runs every combination. Each
+Every comma list is a set of variants; the benchmark runs every combination
+(`backend:precision` pairs a backend with its own QA_LLM_PRECISION). Each
 variant is one warm serving process (`--worker`, the `qa.api.Assistant` the app uses)
 that loads its models once; the questions (the seed facts, in file order) go to the
 variants interleaved, question by question, with the order rotated each question, so
@@ -18,6 +20,10 @@ Per answer: retrieve; prefill = time to the first streamed piece after retrieval
 total (including the citation check). Tokens/s is new tokens after the first over
 decode time. Peak RSS is the serving process's ru_maxrss after all its answers.
 `--load N` runs N busy-looping processes meanwhile (CPU contention on purpose).
+`--baseline` adds a plain transformers float32 pipeline on the default 0.5B model, asked
+the same questions interleaved: dense top-4 passages (the same MiniLM embeddings of the
+same index's passages, exact cosine), a plain prompt, one `model.generate` call; the
+"x baseline" row is each variant's median total over the baseline's.
 Prints a Markdown table and writes benchmarks/results/answer.json.
 """
 
@@ -38,7 +44,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = ROOT / "qa" / "eval" / "data" / "seed_facts.jsonl"
-KNOBS = {"llm_backend": "QA_LLM_BACKEND", "threads": "QA_THREADS", "passages": "QA_PASSAGES",
+KNOBS = {"llm_model": "QA_LLM_MODEL", "llm_backend": "QA_LLM_BACKEND", "threads": "QA_THREADS",
+         "passages": "QA_PASSAGES",
          "max_new_tokens": "QA_MAX_NEW_TOKENS", "precision": "QA_LLM_PRECISION",
          "prefix_cache": "QA_PREFIX_CACHE"}
 
@@ -81,6 +88,51 @@ def worker() -> None:
         print(json.dumps(row), flush=True)
 
 
+def baseline_worker() -> None:
+    """A plain RAG pipeline: dense top-4 passages, a plain prompt, `model.generate` (float32, 0.5B)."""
+    started = time.perf_counter()
+    import numpy as np
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from qa.api import Assistant
+    from qa.model_files import resolve_llm
+
+    assistant = Assistant()
+    store = assistant.store
+    texts = [c.text for c in store.chunks]
+    embedder = assistant.embedder
+    vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
+    path = resolve_llm("qwen2.5-coder-0.5b")
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
+    print(json.dumps({"ready": True, "load_s": time.perf_counter() - started, "llm": "qwen2.5-coder-0.5b",
+                      "backend": "plain transformers", "rss_mb": peak_rss_mb()}), flush=True)
+    for line in sys.stdin:
+        question = line.strip()
+        if not question:
+            continue
+        t0 = time.perf_counter()
+        query = np.asarray(embedder.encode([question]), dtype=np.float32)[0]
+        top = np.argsort(-(vectors @ query))[:4]
+        t1 = time.perf_counter()
+        context = "\n\n".join(texts[i] for i in top)
+        messages = [{"role": "user", "content": f"Answer the question using the passages below.\n\n"
+                     f"{context}\n\nQuestion: {question}\nAnswer:"}]
+        inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                               return_dict=True)
+        with torch.inference_mode():
+            out = model.generate(**inputs, max_new_tokens=96, do_sample=False,
+                                 pad_token_id=tokenizer.eos_token_id)
+        n_prompt = int(inputs["input_ids"].shape[1])
+        text = tokenizer.decode(out[0, n_prompt:], skip_special_tokens=True)
+        t2 = time.perf_counter()
+        print(json.dumps({"question": question, "abstained": False, "draft": text, "text": text,
+                          "retrieve": t1 - t0, "total": t2 - t0, "baseline": True,
+                          "prompt_tokens": n_prompt, "new_tokens": int(out.shape[1]) - n_prompt,
+                          "rss_mb": peak_rss_mb()}), flush=True)
+
+
 # ---- the driver -------------------------------------------------------------------------------
 
 
@@ -91,8 +143,11 @@ def parse_list(text: str | None, cast=str) -> list:
 def variant_env(base: dict[str, str], variant: dict) -> dict[str, str]:
     env = dict(base)
     for key, value in variant.items():
-        if value is not None:
-            env[KNOBS[key]] = str(value)
+        if value is None:
+            continue
+        if key == "llm_backend" and ":" in str(value):  # backend:precision
+            value, env[KNOBS["precision"]] = str(value).split(":", 1)
+        env[KNOBS[key]] = str(value)
     return env
 
 
@@ -100,6 +155,9 @@ def label(variant: dict) -> str:
     parts = [variant["llm_backend"] or "default"]
     parts += [f"{k}={v}" for k, v in variant.items() if k != "llm_backend" and v is not None]
     return " ".join(parts)
+
+
+BASELINE = "baseline (plain transformers fp32 0.5B)"
 
 
 def cold_start(env: dict[str, str]) -> tuple[float, float]:
@@ -157,7 +215,8 @@ def summarise(name: str, info: dict, rows: list[dict], colds: list[tuple[float, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=int, default=20)
-    parser.add_argument("--llm-model", default=None)
+    parser.add_argument("--llm-model", default=None, help="comma list of QA_LLM_MODEL values")
+    parser.add_argument("--baseline", action="store_true", help="add the plain transformers pipeline")
     parser.add_argument("--llm-backend", default=None, help="comma list, e.g. transformers,llama.cpp")
     parser.add_argument("--threads", default=None, help="comma list of QA_THREADS values")
     parser.add_argument("--passages", default=None, help="comma list of QA_PASSAGES values")
@@ -168,38 +227,52 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=0, help="busy-looping processes meanwhile")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer.json")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--baseline-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker()
         return
+    if args.baseline_worker:
+        baseline_worker()
+        return
 
     base = {**os.environ, "QA_INDEX_DIR": tempfile.mkdtemp(prefix="qa-bench-")}
-    if args.llm_model:
-        base["QA_LLM_MODEL"] = args.llm_model
-    lists = {"llm_backend": parse_list(args.llm_backend), "threads": parse_list(args.threads, int),
+    lists = {"llm_model": parse_list(args.llm_model), "llm_backend": parse_list(args.llm_backend),
+             "threads": parse_list(args.threads, int),
              "passages": parse_list(args.passages, int),
              "max_new_tokens": parse_list(args.max_new_tokens, int),
              "precision": parse_list(args.precision), "prefix_cache": parse_list(args.prefix_cache, int)}
     variants = [dict(zip(lists, combo, strict=True)) for combo in itertools.product(*lists.values())]
     names = [label(v) for v in variants]
     envs = [variant_env(base, v) for v in variants]
+    commands = [[sys.executable, __file__, "--worker"] for _ in variants]
+    cold = [True for _ in variants]
+    if args.baseline:
+        variants.append({"baseline": True})
+        names.append(BASELINE)
+        envs.append(dict(base))
+        commands.append([sys.executable, __file__, "--baseline-worker"])
+        cold.append(False)
     questions = [json.loads(line)["question"] for line in FACTS.read_text().splitlines()
                  if line.strip()][: args.questions]
 
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.load)]
     try:
-        for env in envs if args.cold_runs else []:  # builds the index and model caches; not counted
-            cold_start(env)
+        for env, wanted in zip(envs, cold, strict=True):  # builds the index and model caches; not counted
+            if args.cold_runs and wanted:
+                cold_start(env)
         colds: list[list[tuple[float, float]]] = [[] for _ in variants]
         for run in range(args.cold_runs):
             for i in range(len(variants)):
                 j = (i + run) % len(variants)
+                if not cold[j]:
+                    continue
                 colds[j].append(cold_start(envs[j]))
                 print(f"cold {names[j]}: {colds[j][-1][0]:.2f} s", file=sys.stderr)
 
         workers, infos = [], []
-        for env in envs:
-            proc = subprocess.Popen([sys.executable, __file__, "--worker"], env=env, text=True,
+        for env, command in zip(envs, commands, strict=True):
+            proc = subprocess.Popen(command, env=env, text=True,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
             workers.append(proc)
             infos.append(json.loads(proc.stdout.readline()))
@@ -212,6 +285,7 @@ def main() -> None:
                 rows[j].append(json.loads(workers[j].stdout.readline()))
                 r = rows[j][-1]
                 print(f"q{q + 1} {names[j]}: {r['total']:.2f} s"
+                      + (" (plain generate)" if r.get("baseline") else "")
                       + (f" (prefill {r['prefill']:.2f}, decode {r['decode']:.2f}, "
                          f"{r['new_tokens']} tokens)" if "prefill" in r else " (abstained early)"),
                       file=sys.stderr)
@@ -223,10 +297,20 @@ def main() -> None:
             hog.kill()
 
     summaries = [summarise(n, info, r, c) for n, info, r, c in zip(names, infos, rows, colds, strict=True)]
+    qa_variants = [j for j in range(len(variants)) if not variants[j].get("baseline")]
     same = None
-    if len(variants) > 1:
-        same = sum(len({rows[j][q]["draft"] for j in range(len(variants))}) == 1
-                   for q in range(len(questions)))
+    if len(qa_variants) > 1:
+        same = sum(len({rows[j][q]["draft"] for j in qa_variants}) == 1 for q in range(len(questions)))
+    answered_by_model = [q for q in range(len(questions)) if "prefill" in rows[qa_variants[0]][q]]
+    for j, summary in zip(range(len(variants)), summaries, strict=True):
+        if j in qa_variants:  # drafts identical to the first variant's (the reference when it is first)
+            summary["same_draft_as_first"] = sum(rows[j][q]["draft"] == rows[qa_variants[0]][q]["draft"]
+                                                 for q in answered_by_model)
+            summary["same_draft_of"] = len(answered_by_model)
+    if args.baseline:
+        floor = summaries[-1]["total_s_median"]
+        for summary in summaries:
+            summary["x_baseline"] = summary["total_s_median"] / floor if floor else None
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -247,10 +331,12 @@ def main() -> None:
             ("total s, answered by the model", "answered_total_s_median"),
             ("prompt tokens", "prompt_tokens_median"), ("new tokens", "new_tokens_median"),
             ("prefill tok/s", "prefill_tok_s_median"), ("decode tok/s", "decode_tok_s_median"),
-            ("serving peak RSS MiB", "peak_rss_mb")]
+            ("serving peak RSS MiB", "peak_rss_mb"),
+            ("drafts identical to the first variant's", "same_draft_as_first"),
+            ("total / baseline total (medians)", "x_baseline")]
     print("| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
     for title, key in keys:
-        cells = [s[key] for s in summaries]
+        cells = [s.get(key) for s in summaries]
         print(f"| {title} | " + " | ".join(f"{c:.2f}" if isinstance(c, float) else str(c) for c in cells)
               + " |")
 

@@ -264,8 +264,8 @@ def shared_generator(model: str | None = None, backend: str | None = None, url: 
                      api_key: str | None = None, timeout: float | None = None) -> Generator:
     """One generator per model and backend setting per process.
 
-    `backend` is "transformers", "llama.cpp" or "openai" (default: env QA_LLM_BACKEND, else
-    `qa.generate.DEFAULT_LLM_BACKEND`); the first two run the same model setting, "openai"
+    `backend` is "transformers", "openvino", "llama.cpp" or "openai" (default: env QA_LLM_BACKEND,
+    else `qa.generate.DEFAULT_LLM_BACKEND`); the first three run the same model setting, "openai"
     the served model of that name at `url` (default: QA_LLM_URL).
     """
     backend = llm_backend(backend)
@@ -284,6 +284,10 @@ def shared_generator(model: str | None = None, backend: str | None = None, url: 
                 from qa.generate_llamacpp import LlamaCppGenerator
 
                 _generators[key] = LlamaCppGenerator(model)
+            elif backend == "openvino":  # falls back to transformers, with one line, if it cannot run
+                from qa.generate_openvino import make_openvino_generator
+
+                _generators[key] = make_openvino_generator(model)
             else:
                 _generators[key] = TransformersGenerator(model)
         return _generators[key]

@@ -77,3 +77,7 @@ class InvalidDateError(QAError, ValueError):
 
 class RecordDateError(InvalidDateError, UnreadableFileError):
     """An article's `published` date cannot be read or does not exist (names the record)."""
+
+
+class ModelConvertError(ModelLoadError):
+    """Converting a model for a runtime failed; the previous cache is unchanged."""

@@ -5,8 +5,9 @@ transformers adapter loads its model lazily, once, and runs one generation at
 a time (others wait on a lock). It keeps the attention cache of each system
 prompt it has seen (the prompt's fixed prefix), so a question only evaluates the
 passages and itself; `QA_PREFIX_CACHE=0` turns that off. The llama.cpp adapter (`qa.generate_llamacpp`)
-does the same on the GGUF file itself, and `qa.generate_openai` streams from a served model
-(an OpenAI-compatible server); `LLM_BACKENDS` names the three. These are
+does the same on the GGUF file itself, the OpenVINO adapter (`qa.generate_openvino`) on an
+OpenVINO export of the model, and `qa.generate_openai` streams from a served model (an
+OpenAI-compatible server); `LLM_BACKENDS` names the four. These are
 the only modules that know a model runtime; they do not build prompts or check
 citations.
 """
@@ -24,12 +25,12 @@ from qa.errors import ModelLoadError
 
 Message = dict[str, str]
 
-LLM_BACKENDS = ("transformers", "llama.cpp", "openai")
+LLM_BACKENDS = ("transformers", "openvino", "llama.cpp", "openai")
 DEFAULT_LLM_BACKEND = "transformers"
 LLM_BACKEND_ENV = "QA_LLM_BACKEND"
 _BACKEND_ALIASES = {"transformers": "transformers", "hf": "transformers", "torch": "transformers",
                     "llama.cpp": "llama.cpp", "llamacpp": "llama.cpp", "llama-cpp": "llama.cpp",
-                    "llama_cpp": "llama.cpp", "openai": "openai"}
+                    "llama_cpp": "llama.cpp", "openai": "openai", "openvino": "openvino", "ov": "openvino"}
 
 
 def llm_backend(value: str | None = None) -> str:
@@ -49,6 +50,8 @@ PRECISION_ENV = "QA_LLM_PRECISION"
 
 def llm_precision(value: str | None = None) -> str:
     """The transformers weight precision: argument, else env QA_LLM_PRECISION, else float32.
+
+    (The openvino backend reads the same setting as int4 / int8 / fp16: qa.openvino_files.)
 
     "int8" quantizes every linear layer dynamically (torch's quantize_dynamic): 2.6x faster
     answers on this CPU, but it changed 11 of 12 of the 0.5B model's drafts, mostly for the

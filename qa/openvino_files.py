@@ -1,0 +1,205 @@
+"""OpenVINO model folders: converted once from the transformers folder into the model cache.
+
+`resolve_openvino(spec, precision)` returns a folder that `openvino_genai.LLMPipeline`
+loads: the OpenVINO IR (`openvino_model.xml`/`.bin`), the tokenizer and detokenizer IRs
+and the generation config. It starts from `qa.model_files.resolve_llm` (which assembles
+and sha256-checks the packaged GGUF and converts it to a transformers folder once), then
+exports that folder with optimum-intel (`optimum-cli export openvino`), compressing the
+weights to int4 or int8 with NNCF, or keeping them fp16.
+
+The export runs in a child process (its peak memory, ~9 GB for the 1.5B model, is freed
+when it ends, and a crash or a kill there cannot corrupt the cache), under the cache
+lock, into a temp folder that is renamed into place only when complete and checked. A
+failed export leaves the previous cache as it was and raises `ModelConvertError` with
+the fix. This module does not load or run the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from qa.errors import ModelConvertError, ModelLoadError
+
+OV_PRECISIONS = ("int4", "int8", "fp16")
+# Bump when the export command or its options change: older folders are redone.
+OV_CONVERT_VERSION = 1
+OV_MARKER = ".qa-openvino.json"
+# Files LLMPipeline needs; a folder without any of them is not a finished export.
+REQUIRED_FILES = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml",
+                  "openvino_detokenizer.xml", "config.json")
+CONVERT_PACKAGES = ("optimum-intel", "nncf", "openvino", "openvino-tokenizers")
+_LOCK_TIMEOUT_S = 30 * 60.0
+_ALIASES = {"int4": "int4", "4": "int4", "int8": "int8", "8": "int8", "fp16": "fp16",
+            "float16": "fp16", "f16": "fp16"}
+
+
+def openvino_precision(value: str | None = None, default: str = "int8") -> str:
+    """The OpenVINO weight precision: argument, else env QA_LLM_PRECISION, else `default`.
+
+    Raises ModelLoadError for a name that is not one of `OV_PRECISIONS`.
+    """
+    name = (value or os.environ.get("QA_LLM_PRECISION", "")).strip().lower() or default
+    if name not in _ALIASES:
+        raise ModelLoadError(f"unknown precision {name!r} for the openvino backend: use one of "
+                             f"{', '.join(OV_PRECISIONS)}")
+    return _ALIASES[name]
+
+
+def export_args(source: Path, out: Path, precision: str) -> list[str]:
+    """The optimum-cli arguments that export `source` to OpenVINO at `precision`."""
+    args = ["export", "openvino", "--model", str(source), "--task", "text-generation-with-past",
+            "--weight-format", precision]
+    if precision == "int4":  # every layer in int4 (no int8 backup share), groups of 128
+        args += ["--ratio", "1.0", "--group-size", "128"]
+    return [*args, str(out)]
+
+
+def export_command(source: Path, out: Path, precision: str) -> list[str]:
+    """The child process that runs the export (optimum-intel's CLI under this Python)."""
+    return [sys.executable, "-m", "optimum.commands.optimum_cli", *export_args(source, out, precision)]
+
+
+def is_complete(folder: Path) -> bool:
+    """True if `folder` holds a finished export of the current version with every file."""
+    try:
+        info = json.loads((folder / OV_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(info, dict) and info.get("version") == OV_CONVERT_VERSION
+            and all((folder / name).is_file() for name in REQUIRED_FILES))
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in (*CONVERT_PACKAGES, "transformers"):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = ""
+    return out
+
+
+def _slug(source: Path, precision: str, root: Path) -> str:
+    """The cache name: the source folder's own name when it is in the cache `root`, else a path hash."""
+    if source.parent.resolve() == root.resolve():
+        return f"{source.name}-openvino-{precision}"
+    key = hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:12]
+    return f"{source.name[:60]}-{key}-openvino-{precision}"
+
+
+def resolve_openvino(spec: str | None = None, precision: str = "int8", cache_dir: Path | None = None,
+                     progress: bool = True) -> Path:
+    """An OpenVINO folder for the LLM setting `spec` at `precision`, exported once into the cache.
+
+    The transformers folder comes from `resolve_llm` (converted and checked there); the export
+    goes to `<cache>/llm/<source>-openvino-<precision>`. Later calls return it at once.
+    Raises ModelLoadError for a hub id or a bad setting, ModelConvertError when the export fails
+    (the previous cache folder, if any, is kept).
+    """
+    from qa.model_files import cache_root, resolve_llm
+
+    if precision not in OV_PRECISIONS:
+        raise ModelLoadError(f"unknown precision {precision!r}: use one of {', '.join(OV_PRECISIONS)}")
+    source = resolve_llm(spec, cache_dir=cache_dir, progress=progress)
+    if not isinstance(source, Path):
+        raise ModelLoadError(f"the openvino backend converts local models only, not the hub id {source!r}")
+    root = cache_root(cache_dir) / "llm"
+    final = root / _slug(Path(source), precision, root)
+    if is_complete(final):
+        return final
+    from filelock import FileLock, Timeout
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelConvertError(f"cannot create model cache {root}: {exc}") from exc
+    lock = FileLock(str(root / f"{final.name}.lock"), timeout=_LOCK_TIMEOUT_S)
+    try:
+        with lock:
+            if is_complete(final):  # another process finished while we waited
+                return final
+            for stale in root.glob(f".tmp-{final.name}-*"):  # left by a crashed or killed run
+                shutil.rmtree(stale, ignore_errors=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
+            try:
+                out = tmp / "model"
+                started = time.monotonic()
+                run_export(Path(source), out, precision, progress)
+                missing = [name for name in REQUIRED_FILES if not (out / name).is_file()]
+                if missing:
+                    raise ModelConvertError(
+                        f"the OpenVINO export of {source.name} is missing {', '.join(missing)}; "
+                        f"check that {', '.join(CONVERT_PACKAGES)} are installed (./run setup) "
+                        "and try again")
+                info = {"version": OV_CONVERT_VERSION, "source": str(source), "precision": precision,
+                        "seconds": round(time.monotonic() - started, 1), "packages": _versions()}
+                (out / OV_MARKER).write_text(json.dumps(info, indent=1), encoding="utf-8")
+                if final.exists():  # an older version or an unmarked leftover: replaced only now
+                    shutil.rmtree(final)
+                os.replace(out, final)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except Timeout as exc:
+        raise ModelConvertError(
+            f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process converting "
+            f"{final.name} (lock {lock.lock_file}); if none is running, delete the lock file") from exc
+    except OSError as exc:
+        raise ModelConvertError(f"could not write the OpenVINO model {final}: {exc}; free disk space "
+                                f"in {root} (or set QA_CACHE_DIR) and try again") from exc
+    if progress:
+        print(f"converted {source.name} to OpenVINO {precision}: {final}", file=sys.stderr, flush=True)
+    return final
+
+
+def run_export(source: Path, out: Path, precision: str, progress: bool = True) -> None:
+    """Run the optimum-intel export in a child process; raise ModelConvertError if it fails.
+
+    The child's own progress bars (NNCF's weight compression) show on stderr; a spinner line
+    with the elapsed time shows before them.
+    """
+    cmd = export_command(source, out, precision)
+    if progress:
+        print(f"converting {source.name} to OpenVINO {precision} (once, about 1-2 min) ...",
+              file=sys.stderr, flush=True)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=None if progress else log)
+        try:
+            code = _wait_with_bar(proc, f"OpenVINO {precision}", progress)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if code != 0:
+            log.seek(0)
+            tail = log.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+            why = ("it was killed (out of memory?)" if code < 0 else f"exit status {code}")
+            raise ModelConvertError(
+                f"converting {source.name} to OpenVINO {precision} failed ({why}): "
+                f"{' | '.join(tail) or 'no output'}. The previous cache is unchanged; check free disk "
+                f"space and memory, and that {', '.join(CONVERT_PACKAGES)} are installed "
+                "(./run setup), then try again, or use --llm-backend transformers")
+
+
+def _wait_with_bar(proc: subprocess.Popen, label: str, progress: bool) -> int:
+    """Wait for `proc`, showing an elapsed-time bar; return its exit status."""
+    if not progress or not sys.stderr.isatty():
+        return proc.wait()
+    from tqdm.auto import tqdm
+
+    with tqdm(desc=f"exporting {label}", unit="s", file=sys.stderr,
+              bar_format="{desc}: {elapsed} elapsed") as bar:
+        while True:
+            try:
+                return proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                bar.update(1)
