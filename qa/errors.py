@@ -45,3 +45,11 @@ class IndexLockedError(QAError):
 
 class ModelLoadError(QAError):
     """A model could not be found, verified, converted or loaded."""
+
+
+class VectorStoreMismatchError(IndexMismatchError):
+    """The index keeps its vectors in another store (FAISS or Milvus) than the one asked for."""
+
+
+class VectorStoreUnavailableError(QAError):
+    """The vector store (a Milvus server or Milvus Lite file) cannot be reached or refused a request."""

@@ -42,6 +42,8 @@ def retrieve(store: IndexStore, embedder: Embedder, question: str, k: int = 5,
     lexical = store.search_lexical(question, max(candidates, k))
     dense_scores = dict(dense)
     lexical_scores = dict(lexical)
+    # one fetch for the lexical-only candidates' vectors (a round trip each with Milvus)
+    vectors = store.vectors_of([c for c, _ in lexical if c not in dense_scores])
     hits: list[Hit] = []
     kept_terms: list[set[str]] = []
     for chunk_id, fused in fuse([[c for c, _ in dense], [c for c, _ in lexical]]):
@@ -50,7 +52,9 @@ def retrieve(store: IndexStore, embedder: Embedder, question: str, k: int = 5,
         if any(is_near_duplicate(terms, other) for other in kept_terms):
             continue
         if chunk_id not in dense_scores:
-            dense_scores[chunk_id] = float(store.vector(chunk_id) @ query_vector)
+            vector = vectors.get(chunk_id)
+            dense_scores[chunk_id] = float((store.vector(chunk_id) if vector is None else vector)
+                                           @ query_vector)
         article = store.articles[chunk.doc_id]
         hits.append(Hit(doc_id=chunk.doc_id, chunk_id=chunk_id, text=chunk.text, score=fused,
                         title=article.title, start=chunk.start, end=chunk.end,
