@@ -192,6 +192,7 @@ class MilvusVectors:
             raise IndexCorruptError(
                 f"the Milvus collection {vectors.collection!r} at {uri} is missing "
                 "(rebuild it with qa index --rebuild PATH... --vector-store milvus)")
+        vectors._call("load", vectors.client.load_collection, vectors.collection)  # a no-op when loaded
         return vectors
 
     def manifest_entry(self) -> dict:
