@@ -151,13 +151,14 @@ class MilvusVectors:
     # ---- opening ---------------------------------------------------------------------------
     @classmethod
     def create(cls, uri: str, dimension: int, token: str = "", root: Path | None = None,
-               keep: frozenset[str] = frozenset()) -> MilvusVectors:
+               keep: frozenset[str] = frozenset(), index: dict | None = None) -> MilvusVectors:
         """A new, empty collection with a fresh name.
 
         With `root` (the index folder, under its write lock), the name is first written to
         `root/.milvus-new-<name>` until a manifest naming the collection is committed
         (`committed`), and collections of earlier builds that never committed (intent files
-        naming a collection not in `keep`) are dropped first.
+        naming a collection not in `keep`) are dropped first. `index` replaces the vector
+        index (`{"index_type": ..., "params": {...}}`; benchmarks/bench_milvus.py compares them).
         """
         vectors = cls(uri=uri, collection=f"qa_{uuid.uuid4().hex[:16]}", dimension=dimension, token=token)
         if root is not None:
@@ -171,7 +172,7 @@ class MilvusVectors:
                 fh.write(uri + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
-        vectors._create_collection()
+        vectors._create_collection(index)
         return vectors
 
     def committed(self, root: Path) -> None:
@@ -206,7 +207,7 @@ class MilvusVectors:
             self._client = client(self.uri, self.token)
         return self._client
 
-    def _create_collection(self) -> None:
+    def _create_collection(self, vector_index: dict | None = None) -> None:
         from pymilvus import DataType, MilvusClient
 
         schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
@@ -221,7 +222,9 @@ class MilvusVectors:
         schema.add_field("published", DataType.VARCHAR, max_length=32)
         schema.add_field("content_hash", DataType.VARCHAR, max_length=128)
         index = MilvusClient.prepare_index_params()
-        if is_lite(self.uri):
+        if vector_index:
+            index.add_index("vector", metric_type="IP", **vector_index)
+        elif is_lite(self.uri):
             # Lite: exact search (FAISS flat inside each segment); see benchmarks/bench_milvus.py.
             index.add_index("vector", index_type="FLAT", metric_type="IP")
         else:
