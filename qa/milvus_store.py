@@ -310,7 +310,8 @@ class MilvusVectors:
         limit = min(_FETCH_MAX, k + 8 if not self.pending_delete else 2 * k + 16)
         while True:
             found = self._call("search", self.client.search, self.collection, data=[query.tolist()],
-                               filter=expr, limit=limit, search_params={"metric_type": "IP"})
+                               filter=expr, limit=limit, output_fields=["id"],
+                               search_params={"metric_type": "IP"})
             row = found[0] if found else []
             hits = [(int(h["id"]), float(h["distance"])) for h in row if int(h["id"]) in live]
             if len(hits) >= k or len(row) < limit or limit >= _FETCH_MAX:

@@ -177,6 +177,20 @@ def test_rebuild_with_another_model_replaces_the_collection(tmp_path, embedder):
     assert not list(index_dir.glob(".milvus-new-*"))
 
 
+def test_a_first_build_killed_before_its_commit_leaves_a_collection_the_next_build_drops(tmp_path,
+                                                                                       embedder):
+    index_dir = tmp_path / "idx"
+    killed = IndexStore.create(index_dir, embedder.name, embedder.dimension, store=MILVUS)
+    killed.upsert(read_paths([SEED_DIR]).articles, embedder)  # rows in Milvus, never saved
+    intents = [p.name for p in index_dir.glob(".milvus-new-*")]
+    assert intents == [f".milvus-new-{killed.milvus.collection}"]
+    index_paths(index_dir, [SEED_DIR], embedder, store_settings=MILVUS)
+    live = IndexStore.load(index_dir, MILVUS)
+    assert live.milvus.collection != killed.milvus.collection
+    assert not live.milvus.client.has_collection(killed.milvus.collection)
+    assert not list(index_dir.glob(".milvus-new-*"))
+
+
 def test_an_uncommitted_write_is_never_retrieved_and_is_cleaned_by_the_next_writer(tmp_path, embedder):
     index_dir = tmp_path / "idx"
     index_paths(index_dir, [SEED_DIR], embedder, store_settings=MILVUS)
