@@ -135,7 +135,7 @@ def bench_dense(n: int, args, vocab: list[str]) -> dict:
                                                                     "params": params})
         for first in range(0, n, 20_000):
             milvus.add(chunks[first:first + 20_000], vectors[first:first + 20_000], articles)
-            log(f"n={n:,}: Milvus Lite {index_type}: {first + 20_000:,} rows written")
+            log(f"n={n:,}: Milvus Lite {index_type}: {min(n, first + 20_000):,} rows written")
         write_s = time.perf_counter() - started
         started = time.perf_counter()
         milvus.make_durable()
