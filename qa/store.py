@@ -240,7 +240,9 @@ class IndexStore:
                                       token=store.milvus_token, root=Path(root), keep=frozenset(keep))
         milvus.configured_uri = resolve_uri(store.milvus_uri, Path(root)) if store.milvus_uri else ""
         manifest.vector_store = milvus.manifest_entry()
-        return cls(Path(root), manifest, {}, {}, None, milvus=milvus)
+        made = cls(Path(root), manifest, {}, {}, None, milvus=milvus)
+        made._write_prepared = True  # a new collection: nothing of a killed writer to clean
+        return made
 
     @classmethod
     def exists(cls, root: str | Path) -> bool:

@@ -22,7 +22,7 @@ from qa import milvus_store
 from qa.cli import main as cli_main
 from qa.errors import IndexCorruptError, VectorStoreMismatchError, VectorStoreUnavailableError
 from qa.fakes import HashingEmbedder
-from qa.indexer import index_paths, remove_articles
+from qa.indexer import index_paths, open_or_create, remove_articles
 from qa.ingest import read_paths
 from qa.records import Article
 from qa.retrieve import retrieve
@@ -168,7 +168,11 @@ def test_rebuild_with_another_model_replaces_the_collection(tmp_path, embedder):
     old = IndexStore.load(index_dir, MILVUS)
     other = HashingEmbedder(dimension=128)
     other.name = "fake-hashing-128"
-    index_paths(index_dir, [SEED_DIR], other, rebuild=True)
+    fresh = open_or_create(index_dir, other, rebuild=True)
+    assert fresh.milvus.collection != old.milvus.collection
+    assert old.milvus.client.has_collection(old.milvus.collection)  # kept until the rebuild commits
+    assert IndexStore.load(index_dir).manifest.dimension == 256
+    fresh.save()
     new = IndexStore.load(index_dir)
     assert new.milvus is not None and new.milvus.collection != old.milvus.collection
     assert new.manifest.dimension == 128
