@@ -198,10 +198,14 @@ def bench_lexical(args) -> dict:
     rng = np.random.default_rng(0)
     questions = [questions[i] for i in sorted(rng.choice(len(questions), min(args.questions, len(questions)),
                                                          replace=False))]
-    log(f"lexical: {len(paragraphs)} SQuAD paragraphs, {len(questions)} questions; embedding with MiniLM")
-    embedder = shared_embedder().load()
-    pvec = embedder.embed(paragraphs)
-    qvec = embedder.embed([q for q, _ in questions])
+    log(f"lexical: {len(paragraphs)} SQuAD paragraphs, {len(questions)} questions")
+    if args.no_hybrid:  # BM25 only: no embedding model (placeholder vectors for the schema)
+        pvec = np.ones((len(paragraphs), 8), np.float32)
+        qvec = np.ones((len(questions), 8), np.float32)
+    else:
+        embedder = shared_embedder().load()
+        pvec = embedder.embed(paragraphs)
+        qvec = embedder.embed([q for q, _ in questions])
     ids = list(range(len(paragraphs)))
     bm25 = BM25Index(ids, paragraphs)
 
@@ -250,6 +254,8 @@ def bench_lexical(args) -> dict:
             [qa_dense(v), [c for c, _ in bm25.search(q, K_DENSE)]])][:5],
         "Milvus hybrid_search (dense + BM25, RRFRanker)": milvus_hybrid,
     }
+    if args.no_hybrid:
+        routes = {k: v for k, v in routes.items() if "hybrid" not in k}
     out: dict = {"paragraphs": len(paragraphs), "questions": len(questions),
                  "milvus_write_s": milvus_write_s, "routes": {}}
     for name, route in routes.items():
@@ -281,6 +287,7 @@ def main() -> None:
     parser.add_argument("--paragraphs", type=int, default=2000)
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--no-lexical", action="store_true")
+    parser.add_argument("--no-hybrid", action="store_true", help="lexical routes only (no MiniLM)")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
