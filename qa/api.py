@@ -111,10 +111,10 @@ class Assistant:
         """The index, reloaded when another process has saved a new generation."""
         with self._lock:
             if self._store is None and self.settings.is_default_index():
-                ensure_seed_index(self.index_dir, self.embedder)
+                ensure_seed_index(self.index_dir, self.embedder, store_settings=self.settings.store())
             key = _generation_key(self.index_dir)
             if self._store is None or key != self._store_key:
-                store = IndexStore.load(self.index_dir)
+                store = IndexStore.load(self.index_dir, self.settings.store())
                 store.check_embedder(self.embedder)
                 self._store, self._store_key = store, key
             return self._store
@@ -217,12 +217,12 @@ class Assistant:
             rebuild: bool = False) -> IndexReport:
         """Index files or folders into this assistant's index (upsert by content hash)."""
         report = index_paths(self.index_dir, paths, self.embedder, progress=progress,
-                             rebuild=rebuild)
+                             rebuild=rebuild, store_settings=self.settings.store())
         return report
 
     def remove(self, doc_ids: Sequence[str]) -> list[str]:
         """Delete articles from this assistant's index; returns the doc ids removed."""
-        return remove_articles(self.index_dir, doc_ids)
+        return remove_articles(self.index_dir, doc_ids, store_settings=self.settings.store())
 
 
 def _generation_key(index_dir: Path) -> object:
@@ -297,7 +297,8 @@ def get_assistant(index_dir: str | Path | None = None) -> Assistant:
     """The shared assistant for an index folder (the default index when None)."""
     settings = Settings.from_env(index_dir=index_dir)
     key = (str(settings.index_dir.resolve()), settings.embed_model, settings.llm_model,
-           settings.llm_backend, settings.llm_url, settings.embed_url)
+           settings.llm_backend, settings.llm_url, settings.embed_url, settings.vector_store,
+           settings.milvus_uri)
     with _shared_lock:
         assistant = _assistants.get(key)
     if assistant is None:

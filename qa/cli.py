@@ -19,6 +19,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embed-model", help="embedding model: name, folder or hub id "
                         "($QA_EMBED_MODEL; default all-minilm-l6-v2)")
     parser.add_argument("--embed-url", help="served embeddings: base URL ending in /v1 ($QA_EMBED_URL)")
+    from qa.settings import VECTOR_STORES
+
+    parser.add_argument("--vector-store", choices=VECTOR_STORES,
+                        help="where the dense vectors live ($QA_VECTOR_STORE; default: the index's "
+                        "own, faiss for a new index); milvus connects to $QA_MILVUS_URI")
 
 
 def _add_llm(parser: argparse.ArgumentParser) -> None:
@@ -90,7 +95,8 @@ def _settings(args: argparse.Namespace):
                              llm_url=getattr(args, "llm_url", None),
                              embed_url=getattr(args, "embed_url", None),
                              passages=getattr(args, "passages", None),
-                             max_new_tokens=getattr(args, "max_new_tokens", None))
+                             max_new_tokens=getattr(args, "max_new_tokens", None),
+                             vector_store=getattr(args, "vector_store", None))
 
 
 def _cmd_index(args: argparse.Namespace) -> int:
@@ -158,7 +164,8 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 def _cmd_status(args: argparse.Namespace) -> int:
     from qa.status import index_status
 
-    status = index_status(_settings(args).index_dir)
+    settings = _settings(args)
+    status = index_status(settings.index_dir, settings.store())
     print(status.render())
     return 0 if status.ok else 1
 

@@ -81,3 +81,11 @@ class RecordDateError(InvalidDateError, UnreadableFileError):
 
 class ModelConvertError(ModelLoadError):
     """Converting a model for a runtime failed; the previous cache is unchanged."""
+
+
+class VectorStoreMismatchError(IndexMismatchError):
+    """The index keeps its vectors in another store (FAISS or Milvus) than the one asked for."""
+
+
+class VectorStoreUnavailableError(QAError):
+    """The vector store (a Milvus server or Milvus Lite file) cannot be reached or refused a request."""

@@ -108,6 +108,8 @@ def retrieve(store: IndexStore, embedder: Embedder, question: str, k: int = 5,
     lexical = _filtered(lambda n: store.search_lexical(query, n), wanted, total, keep)
     dense_scores = dict(dense)
     lexical_scores = dict(lexical)
+    # one fetch for the lexical-only candidates' vectors (a round trip each with Milvus)
+    vectors = store.vectors_of([c for c, _ in lexical if c not in dense_scores])
     groups = groups_of(store) if collapse_copies else {}
     fused = fuse([[c for c, _ in dense], [c for c, _ in lexical]])
     dated = [store.articles[store.chunks[c].doc_id].published for c, _ in fused]
@@ -118,17 +120,21 @@ def retrieve(store: IndexStore, embedder: Embedder, question: str, k: int = 5,
     scored = [(c, s, x if p else undated) for (c, s), x, p in zip(fused, penalties, dated, strict=True)]
     scored.sort(key=lambda row: row[2] - row[1])
     return _pick(store, scored, k, query_vector, dense_scores, lexical_scores, groups, as_of,
+                 vectors,
                  DIVERSITY_DECAY if diversity else 1.0)
 
 
 def _pick(store: IndexStore, scored: list[tuple[int, float, float]], k: int, query_vector,
           dense_scores: dict[int, float], lexical_scores: dict[int, float], groups: dict[str, str],
-          as_of: str, decay: float) -> list[Hit]:
+          as_of: str, vectors: dict, decay: float) -> list[Hit]:
     """Greedy article-level MMR over (chunk, fused score, recency penalty) sorted by fused minus
     penalty: near-duplicate passages are skipped, one article per group of copies is shown, and
     a passage's fused score counts `decay` times less per passage already picked from its article."""
     hits: list[Hit] = []
     kept_terms: list[set[str]] = []
+    members: dict[str, list[str]] = {}  # group of copies -> its doc ids, in order
+    for doc_id, group_of_doc in sorted(groups.items()):
+        members.setdefault(group_of_doc, []).append(doc_id)
     shown: dict[str, str] = {}  # group -> doc_id shown for it
     picked_per_group: dict[str, int] = {}
     remaining = list(scored)
@@ -152,12 +158,13 @@ def _pick(store: IndexStore, scored: list[tuple[int, float, float]], k: int, que
         if any(is_near_duplicate(terms, other) for other in kept_terms):
             continue
         if chunk_id not in dense_scores:
-            dense_scores[chunk_id] = float(store.vector(chunk_id) @ query_vector)
+            vector = vectors.get(chunk_id)
+            dense_scores[chunk_id] = float((store.vector(chunk_id) if vector is None else vector)
+                                           @ query_vector)
         article = store.articles[chunk.doc_id]
         copies = [{"doc_id": d, "title": a.title, "url": a.url, "published": a.published}
-                  for d, a in sorted(store.articles.items())
-                  if d != chunk.doc_id and groups.get(d) == group and group in groups
-                  and allows(a.published, as_of)]
+                  for d in members.get(group, ()) if d != chunk.doc_id
+                  for a in (store.articles[d],) if allows(a.published, as_of)]
         hits.append(Hit(doc_id=chunk.doc_id, chunk_id=chunk_id, text=chunk.text, score=score,
                         title=article.title, start=chunk.start, end=chunk.end,
                         dense_score=dense_scores[chunk_id],

@@ -25,6 +25,31 @@ def default_index_dir() -> Path:
     return Path.home() / ".local" / "share" / "qa" / "index"
 
 
+VECTOR_STORES = ("faiss", "milvus")
+
+
+@dataclass(frozen=True)
+class VectorStoreSettings:
+    """Which store holds the dense vectors, and how to reach Milvus.
+
+    `kind` None opens an index with the store it was built with and builds new ones with
+    FAISS; "faiss" or "milvus" asks for that store (an index built with the other one is a
+    `VectorStoreMismatchError`). `milvus_uri` is a local path (Milvus Lite) or
+    http://host:19530 (a server); None means `milvus.db` inside the index folder.
+    """
+
+    kind: str | None = None
+    milvus_uri: str | None = None
+    milvus_token: str = field(default="", repr=False)
+
+    @classmethod
+    def from_env(cls, kind: str | None = None, milvus_uri: str | None = None) -> VectorStoreSettings:
+        """QA_VECTOR_STORE, QA_MILVUS_URI, QA_MILVUS_TOKEN, overridden by non-None arguments."""
+        return cls(kind=kind or os.environ.get("QA_VECTOR_STORE", "").strip().lower() or None,
+                   milvus_uri=milvus_uri or os.environ.get("QA_MILVUS_URI", "").strip() or None,
+                   milvus_token=os.environ.get("QA_MILVUS_TOKEN", "").strip())
+
+
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name, "").strip()
     return int(value) if value.isdigit() else default
@@ -55,6 +80,8 @@ class Settings:
     llm_timeout: float = 120.0
     embed_url: str | None = None
     embed_api_key: str | None = field(default=None, repr=False)
+    vector_store: str | None = None  # "faiss" | "milvus"; None: QA_VECTOR_STORE or the index's own
+    milvus_uri: str | None = None  # None: QA_MILVUS_URI, else milvus.db in the index folder
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -73,10 +100,16 @@ class Settings:
             embed_api_key=(os.environ.get("QA_EMBED_API_KEY", "").strip()
                            or os.environ.get("QA_LLM_API_KEY", "").strip() or None),
         )
+        base = replace(base, vector_store=os.environ.get("QA_VECTOR_STORE", "").strip().lower() or None,
+                       milvus_uri=os.environ.get("QA_MILVUS_URI", "").strip() or None)
         chosen = {k: v for k, v in overrides.items() if v is not None}
         if "index_dir" in chosen:
             chosen["index_dir"] = Path(str(chosen["index_dir"])).expanduser()
         return replace(base, **chosen)
+
+    def store(self) -> VectorStoreSettings:
+        """The vector-store settings (the Milvus token is read from QA_MILVUS_TOKEN here, never kept)."""
+        return VectorStoreSettings.from_env(kind=self.vector_store, milvus_uri=self.milvus_uri)
 
     def is_default_index(self) -> bool:
         """Whether the index folder is the default one, which is kept built from the seeds."""

@@ -6,11 +6,12 @@ Reads the index folder only; it never repairs or rewrites anything.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.errors import QAError
-from qa.store import IndexStore, check_files, current_generation, read_manifest
+from qa.settings import VectorStoreSettings
+from qa.store import IndexStore, check_files, current_generation, read_manifest, store_kind
 
 
 @dataclass
@@ -31,6 +32,7 @@ class IndexStatus:
     titles: list[tuple[str, str]] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
     leftovers: list[str] = field(default_factory=list)
+    vector_store: str = ""
 
     def render(self) -> str:
         """Human-readable lines for the terminal."""
@@ -42,6 +44,7 @@ class IndexStatus:
             lines += [
                 f"format:     {self.format_version}",
                 f"embedding:  {self.embedding_model} ({self.dimension} dims)",
+                f"vectors:    {self.vector_store}",
                 f"chunking:   {', '.join(f'{k}={v}' for k, v in self.chunking.items())}",
                 f"contents:   {self.articles} articles, {self.passages} passages",
                 f"updated:    {when}",
@@ -63,8 +66,9 @@ class IndexStatus:
         return "\n".join(lines)
 
 
-def index_status(index_dir: str | Path) -> IndexStatus:
-    """Inspect an index folder: every data file against its checksum, then a full load."""
+def index_status(index_dir: str | Path, store: VectorStoreSettings | None = None) -> IndexStatus:
+    """Inspect an index folder: every data file against its checksum, then a full load
+    (which, for the Milvus store, checks the collection: present, dimension, row count)."""
     root = Path(index_dir)
     status = IndexStatus(index_dir=str(root), ok=False)
     try:
@@ -80,6 +84,10 @@ def index_status(index_dir: str | Path) -> IndexStatus:
     status.embedding_model = manifest.embedding_model
     status.dimension = manifest.dimension
     status.chunking = manifest.chunking
+    entry = manifest.vector_store
+    status.vector_store = ("faiss (vectors.faiss)" if store_kind(manifest) == "faiss" else
+                           f"{store_kind(manifest)} collection {entry.get('collection', '?')} at "
+                           f"{entry.get('uri') or 'the index folder (Milvus Lite)'}")
     status.articles = len(manifest.articles)
     status.passages = sum(int(a.get("chunks", 0)) for a in manifest.articles.values())
     status.updated = manifest.updated
@@ -89,7 +97,7 @@ def index_status(index_dir: str | Path) -> IndexStatus:
     status.problems = check_files(gen, manifest, full=True)
     if not status.problems:
         try:  # files intact: also check they agree with each other (ids, offsets, counts)
-            IndexStore.load(root)
+            IndexStore.load(root, replace(store or VectorStoreSettings.from_env(), kind=None))
         except QAError as exc:
             status.problems.append(str(exc))
     status.ok = not status.problems

@@ -1,5 +1,10 @@
 """The on-disk index: vectors, passage table, BM25, manifest (FAISS only via qa.vector_index).
 
+The dense vectors live in one of two stores, recorded in the manifest's `vector_store`:
+FAISS (`vectors.faiss` in each generation, the default) or a Milvus collection
+(`qa.milvus_store`; the generation then holds no vector file, and the committed manifest
+decides which of the collection's rows are live). Everything else is the same for both.
+
 Layout of an index folder:
 
     index/CURRENT            name of the live generation, replaced atomically
@@ -44,8 +49,11 @@ from qa.errors import (
     IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
+    VectorStoreMismatchError,
+    VectorStoreUnavailableError,
 )
 from qa.records import Article, Chunk
+from qa.settings import VECTOR_STORES, VectorStoreSettings
 
 FORMAT_VERSION = 1
 _FILES = ("manifest.json", "articles.jsonl", "chunks.jsonl", "vectors.faiss")
@@ -56,8 +64,32 @@ _LOAD_ATTEMPTS = 5
 _MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
     "format_version": int, "embedding_model": str, "dimension": int, "chunking": dict,
     "next_chunk_id": int, "generation": int, "created": (int, float), "updated": (int, float),
-    "files": dict, "articles": dict,
+    "files": dict, "articles": dict, "vector_store": dict,
 }
+FAISS = "faiss"
+
+
+def _data_files(manifest: Manifest) -> tuple[str, ...]:
+    """The data files of a generation: without vectors.faiss when Milvus holds the vectors."""
+    return _DATA_FILES if store_kind(manifest) == FAISS else _DATA_FILES[:2]
+
+
+def store_kind(manifest: Manifest) -> str:
+    """Which store holds an index's vectors: "faiss" or "milvus"."""
+    return str(manifest.vector_store.get("kind", FAISS))
+
+
+def _manifest_json(manifest: Manifest) -> dict:
+    """The manifest as written: a FAISS index's has no `vector_store` field (the default), so
+    its files are what qa wrote before Milvus was a choice."""
+    data = asdict(manifest)
+    if store_kind(manifest) == FAISS:
+        data.pop("vector_store")
+    return data
+
+
+def _published_by(published: str | None, date: str) -> bool:
+    return not published or published <= date
 
 
 @dataclass
@@ -74,6 +106,7 @@ class Manifest:
     updated: float = field(default_factory=time.time)
     files: dict[str, dict] = field(default_factory=dict)
     articles: dict[str, dict] = field(default_factory=dict)
+    vector_store: dict = field(default_factory=lambda: {"kind": FAISS})
 
 
 @dataclass
@@ -168,22 +201,48 @@ class IndexStore:
     """An index in memory: articles, passages, vectors; `save` writes it back atomically."""
 
     def __init__(self, root: Path, manifest: Manifest, articles: dict[str, Article],
-                 chunks: dict[int, Chunk], vectors) -> None:
+                 chunks: dict[int, Chunk], vectors, milvus=None) -> None:
         self.root = Path(root)
         self.manifest = manifest
         self.articles = articles
         self.chunks = chunks
-        self.vectors = vectors
+        self.vectors = vectors  # the FAISS index; None when Milvus holds the vectors
+        self.milvus = milvus  # a qa.milvus_store.MilvusVectors, or None
         self._bm25 = None
+        self._write_prepared = False
 
     # ---- creating and loading -------------------------------------------------------------
     @classmethod
     def create(cls, root: str | Path, embedding_model: str, dimension: int,
-               chunking: ChunkSettings | None = None) -> IndexStore:
-        """A new, empty index in memory (nothing is written until `save`)."""
+               chunking: ChunkSettings | None = None,
+               store: VectorStoreSettings | None = None) -> IndexStore:
+        """A new, empty index in memory (nothing is written until `save`; with the Milvus
+        store, an empty collection is created at once)."""
         manifest = Manifest(format_version=FORMAT_VERSION, embedding_model=embedding_model,
                             dimension=dimension, chunking=asdict(chunking or ChunkSettings()))
-        return cls(Path(root), manifest, {}, {}, vector_index.new_flat(dimension))
+        kind = (store.kind if store else None) or FAISS
+        if kind not in VECTOR_STORES:
+            raise VectorStoreUnavailableError(f"unknown vector store {kind!r} (one of: "
+                                              f"{', '.join(VECTOR_STORES)})")
+        if kind == FAISS:
+            return cls(Path(root), manifest, {}, {}, vector_index.new_flat(dimension))
+        from qa.milvus_store import MilvusVectors, resolve_uri
+
+        assert store is not None
+        keep: set[str] = set()
+        try:  # the live index's collection is never an unfinished build's
+            gen = current_generation(Path(root))
+            if gen is not None:
+                keep.add(str(read_manifest(gen).vector_store.get("collection", "")))
+        except (IndexCorruptError, IndexMismatchError):
+            pass
+        milvus = MilvusVectors.create(resolve_uri(store.milvus_uri, Path(root)), dimension,
+                                      token=store.milvus_token, root=Path(root), keep=frozenset(keep))
+        milvus.configured_uri = resolve_uri(store.milvus_uri, Path(root)) if store.milvus_uri else ""
+        manifest.vector_store = milvus.manifest_entry()
+        made = cls(Path(root), manifest, {}, {}, None, milvus=milvus)
+        made._write_prepared = True  # a new collection: nothing of a killed writer to clean
+        return made
 
     @classmethod
     def exists(cls, root: str | Path) -> bool:
@@ -191,13 +250,16 @@ class IndexStore:
         return (Path(root) / "CURRENT").exists()
 
     @classmethod
-    def load(cls, root: str | Path) -> IndexStore:
+    def load(cls, root: str | Path, store: VectorStoreSettings | None = None) -> IndexStore:
         """Load the live generation; raises IndexMissingError, IndexCorruptError or IndexMismatchError.
 
         Every data file is checked against the manifest's size and sha256. When a writer
         replaces CURRENT (and prunes the generation being read) during the load, the load
         starts again from the new CURRENT; a reader never sees a half-written index.
+        `store` (default: the QA_VECTOR_STORE / QA_MILVUS_* settings) says how to reach
+        Milvus; a `store.kind` other than the index's own is a VectorStoreMismatchError.
         """
+        store = store or VectorStoreSettings.from_env()
         root = Path(root)
         for attempt in range(_LOAD_ATTEMPTS):
             gen = current_generation(root)
@@ -206,7 +268,7 @@ class IndexStore:
                     f"no index at {root} (build one with: qa index PATH --index-dir {root})"
                 )
             try:
-                return cls._load_generation(root, gen)
+                return cls._load_generation(root, gen, store)
             except (IndexCorruptError, IndexMismatchError):
                 if attempt + 1 < _LOAD_ATTEMPTS and current_generation(root) != gen:
                     continue  # a writer swapped generations while we read: read the new one
@@ -214,14 +276,21 @@ class IndexStore:
         raise AssertionError("unreachable")
 
     @classmethod
-    def _load_generation(cls, root: Path, gen: Path) -> IndexStore:
+    def _load_generation(cls, root: Path, gen: Path, store: VectorStoreSettings) -> IndexStore:
         def damaged(why: object) -> IndexCorruptError:
             return IndexCorruptError(
                 f"index at {root} is damaged: {why} (rebuild it with qa index --rebuild PATH...)"
             )
 
         manifest = read_manifest(gen)
-        data = {name: _read_verified(gen, name, manifest.files.get(name), damaged) for name in _DATA_FILES}
+        kind = store_kind(manifest)
+        if store.kind and store.kind != kind:
+            raise VectorStoreMismatchError(
+                f"the index at {root} keeps its vectors in {kind}, not {store.kind}; rebuild it with "
+                f"`qa index --rebuild PATH --index-dir {root} --vector-store {store.kind}`, or open it "
+                f"with --vector-store {kind}")
+        data = {name: _read_verified(gen, name, manifest.files.get(name), damaged)
+                for name in _data_files(manifest)}
         try:
             articles: dict[str, Article] = {}
             for row in _parse_jsonl(data["articles.jsonl"]):
@@ -236,18 +305,26 @@ class IndexStore:
                 if not 0 <= start < end <= len(article.text) or cid in chunks:
                     raise ValueError(f"passage {cid} has bad offsets or a repeated id")
                 chunks[cid] = Chunk(cid, row["doc_id"], start, end, article.text[start:end])
-            vectors = vector_index.from_bytes(data["vectors.faiss"])
+            vectors = vector_index.from_bytes(data["vectors.faiss"]) if kind == FAISS else None
         except (ValueError, KeyError, TypeError, RuntimeError, UnicodeDecodeError, RecursionError) as exc:
             raise damaged(f"{type(exc).__name__}: {exc}") from exc
-        try:
-            vector_index.verify(vectors, manifest.dimension, set(chunks))
-        except ValueError as exc:
-            raise damaged(f"vectors.faiss: {exc}") from exc
+        milvus = None
+        if kind == FAISS:
+            try:
+                vector_index.verify(vectors, manifest.dimension, set(chunks))
+            except ValueError as exc:
+                raise damaged(f"vectors.faiss: {exc}") from exc
+        else:
+            milvus = _open_milvus(root, manifest, store)
+            try:
+                milvus.verify(manifest.next_chunk_id, len(chunks))
+            except ValueError as exc:
+                raise damaged(f"Milvus collection {milvus.collection}: {exc}") from exc
         if set(articles) != set(manifest.articles) or any(
             manifest.articles[d].get("content_hash") != a.content_hash for d, a in articles.items()
         ):
             raise damaged("articles.jsonl does not match the manifest's article list")
-        return cls(root, manifest, articles, chunks, vectors)
+        return cls(root, manifest, articles, chunks, vectors, milvus=milvus)
 
     def check_embedder(self, embedder: Embedder) -> None:
         """Raise IndexMismatchError when `embedder` is not the model the index was built with."""
@@ -299,6 +376,7 @@ class IndexStore:
         for article in todo:
             (report.updated if article.doc_id in self.manifest.articles else report.added).append(
                 article.doc_id)
+        self._prepare_write()
         self._remove([a.doc_id for a in todo if a.doc_id in self.manifest.articles])
         per_doc: dict[str, int] = {}
         for chunk in new_chunks:
@@ -310,10 +388,14 @@ class IndexStore:
                 "published": article.published, "chars": len(article.text),
                 "chunks": per_doc.get(article.doc_id, 0), "source_path": article.source_path,
             }
-        vector_index.add(self.vectors, vectors, np.array([c.chunk_id for c in new_chunks], np.int64))
+        if self.milvus is not None:
+            self.milvus.add(new_chunks, vectors, self.articles)
+        else:
+            vector_index.add(self.vectors, vectors, np.array([c.chunk_id for c in new_chunks], np.int64))
         for chunk in new_chunks:
             self.chunks[chunk.chunk_id] = chunk
-        self.vectors = vector_index.fit(self.vectors)
+        if self.milvus is None:
+            self.vectors = vector_index.fit(self.vectors)
         self.manifest.next_chunk_id = next_id
         report.chunks_embedded = len(new_chunks)
         self._bm25 = None
@@ -343,15 +425,27 @@ class IndexStore:
         The vectors go at once (both index types shrink their arrays), so `vectors.ntotal`
         always equals the number of passages: there is nothing to compact later.
         """
+        self._prepare_write()
         present = self._remove(doc_ids)
-        self.vectors = vector_index.fit(self.vectors)
+        if self.milvus is None:
+            self.vectors = vector_index.fit(self.vectors)
         return present
+
+    def _prepare_write(self) -> None:
+        """Before the first change of a writer: clear what a killed writer left in Milvus."""
+        if self.milvus is not None and not self._write_prepared:
+            self.milvus.prepare_write(self.manifest.next_chunk_id)
+            self.milvus.clear_pending()
+        self._write_prepared = True
 
     def _remove(self, doc_ids: Iterable[str]) -> list[str]:
         doc_ids = set(doc_ids)
         present = [d for d in doc_ids if d in self.manifest.articles]
         gone = [cid for cid, c in self.chunks.items() if c.doc_id in doc_ids]
-        vector_index.remove(self.vectors, np.array(gone, dtype=np.int64))
+        if self.milvus is not None:  # the rows go after the next commit (qa.milvus_store)
+            self.milvus.schedule_delete(present, below=self.manifest.next_chunk_id)
+        else:
+            vector_index.remove(self.vectors, np.array(gone, dtype=np.int64))
         for cid in gone:
             del self.chunks[cid]
         for doc_id in present:
@@ -361,16 +455,42 @@ class IndexStore:
         return sorted(present)
 
     # ---- searching -----------------------------------------------------------------------
-    def search_dense(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """(chunk_id, cosine) of the k nearest passages."""
+    def search_dense(self, query_vector: np.ndarray, k: int,
+                     published_on_or_before: str | None = None) -> list[tuple[int, float]]:
+        """(chunk_id, cosine) of the k nearest passages; with `published_on_or_before`
+        (YYYY-MM-DD), only passages of articles published by then or undated."""
         if not self.chunks or k <= 0:
             return []
-        scores, ids = vector_index.search(self.vectors, query_vector, min(k, len(self.chunks)))
+        if self.milvus is not None:
+            return self.milvus.search(query_vector, k, self.manifest.next_chunk_id, self.chunks,
+                                      published_on_or_before)
+        allowed = None
+        if published_on_or_before:
+            allowed = np.array([cid for cid, c in self.chunks.items()
+                                if _published_by(self.articles[c.doc_id].published, published_on_or_before)],
+                               dtype=np.int64)
+            if not len(allowed):
+                return []
+        scores, ids = vector_index.search(self.vectors, query_vector,
+                                          min(k, len(self.chunks) if allowed is None else len(allowed)),
+                                          allowed=allowed)
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
 
     def vector(self, chunk_id: int) -> np.ndarray:
         """The stored (unit) vector of a passage; KeyError for an unknown chunk id."""
+        if self.milvus is not None:
+            found = self.milvus.vectors_of([chunk_id]) if chunk_id in self.chunks else {}
+            if chunk_id not in found:
+                raise KeyError(chunk_id)
+            return found[chunk_id]
         return vector_index.vector(self.vectors, chunk_id)
+
+    def vectors_of(self, chunk_ids: Iterable[int]) -> dict[int, np.ndarray]:
+        """The stored vectors of several passages at once (one request to Milvus)."""
+        wanted = [int(c) for c in chunk_ids if c in self.chunks]
+        if self.milvus is not None:
+            return self.milvus.vectors_of(wanted)
+        return {c: vector_index.vector(self.vectors, c) for c in wanted}
 
     def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk_id, BM25 score) of up to k passages sharing a stemmed term with the query."""
@@ -391,6 +511,10 @@ class IndexStore:
         self.manifest.generation = _next_generation(self.root)
         self.manifest.updated = time.time()
         name = f"gen-{self.manifest.generation:06d}"
+        if self.milvus is not None:  # rows first, durably; the manifest that lists them after
+            self.milvus.make_durable()
+            self.manifest.vector_store = self.milvus.manifest_entry()
+        files = _data_files(self.manifest)
         tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=self.root))
         try:
             _write_jsonl(tmp / "articles.jsonl", (asdict(a) for a in self.articles.values()))
@@ -398,15 +522,16 @@ class IndexStore:
                                                   "start": c.start, "end": c.end}
                                                  for c in sorted(self.chunks.values(),
                                                                  key=lambda c: c.chunk_id)))
-            vector_index.write(self.vectors, tmp / "vectors.faiss")
+            if self.milvus is None:
+                vector_index.write(self.vectors, tmp / "vectors.faiss")
             self.manifest.files = {
-                f: {"bytes": (tmp / f).stat().st_size, "sha256": _sha256(tmp / f)} for f in _DATA_FILES
+                f: {"bytes": (tmp / f).stat().st_size, "sha256": _sha256(tmp / f)} for f in files
             }
             with open(tmp / "manifest.json", "w", encoding="utf-8") as fh:
-                json.dump(asdict(self.manifest), fh, indent=1, ensure_ascii=False)
+                json.dump(_manifest_json(self.manifest), fh, indent=1, ensure_ascii=False)
                 fh.flush()
                 os.fsync(fh.fileno())
-            for f in _DATA_FILES:
+            for f in files:
                 with open(tmp / f, "rb") as fh:
                     os.fsync(fh.fileno())
             _fsync_dir(tmp)
@@ -424,7 +549,24 @@ class IndexStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _prune(self.root, keep={name, previous.name if previous else ""})
+        if self.milvus is not None:  # committed: now the old rows may go
+            self.milvus.committed(self.root)
+            self.milvus.apply_pending()
+            self.milvus.clear_pending()
         return final
+
+
+def _open_milvus(root: Path, manifest: Manifest, store: VectorStoreSettings):
+    """The Milvus collection of a loaded manifest, reached through the configured URI (or the one
+    the manifest records; "" is the index folder's own Milvus Lite file)."""
+    from qa.milvus_store import MilvusVectors, resolve_uri
+
+    entry = manifest.vector_store
+    configured = store.milvus_uri or str(entry.get("uri", ""))
+    milvus = MilvusVectors.from_manifest(entry, manifest.dimension, resolve_uri(configured, root),
+                                         token=store.milvus_token)
+    milvus.configured_uri = resolve_uri(configured, root) if configured else ""
+    return milvus
 
 
 def _next_generation(root: Path) -> int:
@@ -490,7 +632,7 @@ def read_manifest(gen: Path) -> Manifest:
 def check_files(gen: Path, manifest: Manifest, full: bool = True) -> list[str]:
     """Damage found in a generation's data files (missing, wrong size, with `full` wrong hash)."""
     problems = []
-    for name in _DATA_FILES:
+    for name in _data_files(manifest):
         path = gen / name
         expected = manifest.files.get(name) or {}
         if not isinstance(expected, dict):

@@ -219,8 +219,12 @@ def vector(index, chunk_id: int) -> np.ndarray:
         raise KeyError(chunk_id) from exc
 
 
-def search(index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def search(index, query: np.ndarray, k: int,
+           allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(scores, ids) of the k best for one or more queries; ids of -1 mean 'no more found'.
+
+    With `allowed` (chunk ids), only those are candidates (a FAISS id selector, so an
+    IVF index still scans only its nprobe lists).
 
     A single query runs on one OpenMP thread (the setting is per calling thread and is
     restored): FAISS would otherwise split one flat scan over all cores, which on this
@@ -233,17 +237,23 @@ def search(index, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """
     faiss = _faiss()
     query = np.ascontiguousarray(np.asarray(query, np.float32).reshape(-1, index.d))
+    extra: dict = {}
+    if allowed is not None:
+        allowed = np.ascontiguousarray(allowed, dtype=np.int64)
+        selector = faiss.IDSelectorBatch(len(allowed), faiss.swig_ptr(allowed))
+        extra["params"] = (faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
+                           if kind(index) == IVF else faiss.SearchParameters(sel=selector))
     if len(query) > 1:
         if kind(index) == IVF:
             index.parallel_mode = 0  # many queries: one query per thread
-        return index.search(query, k)
+        return index.search(query, k, **extra)
     if kind(index) == IVF and index.ntotal * index.nprobe / index.nlist >= POLICY.parallel_scan_min:
         index.parallel_mode = 1  # split this query's lists over the threads
-        return index.search(query, k)
+        return index.search(query, k, **extra)
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)
     try:
-        return index.search(query, k)
+        return index.search(query, k, **extra)
     finally:
         faiss.omp_set_num_threads(threads)
 
