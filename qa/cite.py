@@ -23,7 +23,7 @@ from qa.prompt import ABSTAIN_TEXT
 from qa.records import Account, Citation, Hit
 from qa.sources import attribute, source_of
 from qa.support import claim_of, clauses, evidence_of, supporting_passages, supports
-from qa.text import STOPWORDS, numbers, words
+from qa.text import STOPWORDS, content_terms, numbers, words
 
 __all__ = ["MARKER_RE", "Grounded", "clean_sentence", "default_judge", "draft_sentences", "ground",
            "is_abstention",
@@ -223,6 +223,8 @@ def _answers(kept: list[tuple[str, list[int], float]], intent: Intent,
              changes: list[str]) -> tuple[list[tuple[str, list[int], float]], str]:
     """The supported sentences that answer the question (for a count, number or time question, those
     that state one); a one-fact question keeps its best one."""
+    if intent.parts > 1:
+        return kept, ""  # a question of several parts: each part's answer is its own kind
     if intent.kind in KIND_CHECKED:
         answering = [item for item in kept if answers_kind(item[0], intent)]
     else:
@@ -235,7 +237,9 @@ def _answers(kept: list[tuple[str, list[int], float]], intent: Intent,
         return [], f"no supported sentence gives the {intent.kind} asked for"
     if intent.kind not in ONE_FACT_KINDS or len(intent.count_queries) > 1:
         return answering, ""
-    best = max(answering, key=lambda item: item[2])
+    asked = set(content_terms(intent.asked))
+    best = max(answering, key=lambda item: (item[2], answers_kind(item[0], intent),
+                                            len(set(content_terms(item[0])) - asked)))
     if len(answering) > 1:
         changes.append(f"kept the best-supported of {len(answering)} answering sentences")
     sentence, cited, score = best

@@ -47,11 +47,17 @@ _TIME_NAMED_RE = re.compile(
     r"friday|saturday|sunday)|latest|currently|now|so far|as of [^?,]+)\b", re.IGNORECASE)
 
 
+# A second question joined to the first: "How many ..., and what ...?"
+_MULTI_PART_RE = re.compile(
+    r"(?:,|\band\b|\bor\b|;)\s*(?:and\s+)?(?:what|who|whom|where|when|which|how|why)\b", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Intent:
     """A parsed question. `kind` is one of `KINDS`; `counts` the stems of X in "how many X";
     `count_queries` every "how many" part; `time_phrase` a relative or absolute time it names
-    ("this week", "yesterday"); `asked` the question without embedded instructions."""
+    ("this week", "yesterday"); `asked` the question without embedded instructions; `parts` how
+    many questions it joins ("How many ..., and what ...?" is 2)."""
 
     question: str
     asked: str
@@ -60,6 +66,7 @@ class Intent:
     count_queries: tuple[CountQuery, ...] = field(default=())
     time_phrase: str = ""
     instructions: str = ""
+    parts: int = 1
 
     @property
     def wants_number(self) -> bool:
@@ -94,4 +101,5 @@ def parse_intent(question: str) -> Intent:
     counts = queries[0].focus if queries else frozenset()
     return Intent(question=question, asked=asked, kind=kind, counts=counts,
                   count_queries=queries, time_phrase=time_match.group(0) if time_match else "",
-                  instructions=split.instructions)
+                  instructions=split.instructions,
+                  parts=1 + len(_MULTI_PART_RE.findall(asked.split("?")[0])))

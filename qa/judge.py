@@ -3,13 +3,17 @@
 Two implementations:
 - `RuleJudge`: the deterministic lexical rules of `qa.support` (numbers bound to what they
   count, names, event words, polarity, coverage), as a yes/no.
-- `LearnedJudge`: the same signals and a few more, as numbers (`features`), combined by a
-  logistic regression fitted on dev data only (`scripts/fit_judge.py`) and shipped as a small
-  versioned file (`qa/data/judge_model.json`). Its score is the fitted probability that the
-  sentence is a right, supported answer; `supported` is score >= the file's threshold.
+- `LearnedJudge`: what the rules accept, and beyond that the same signals and a few more, as
+  numbers (`features`), combined by a logistic regression fitted on dev data only
+  (`scripts/fit_judge.py`) and shipped as a small versioned file (`qa/data/judge_model.json`).
+  Its score is the fitted probability that the sentence is a right, supported answer; a claim
+  the rules reject is supported when that score >= the file's threshold (paraphrase).
 
 Both apply the same hard rules first, which no fitted weight can outvote: a number that no
-passage states (and the question did not give) is unsupported; a passage sentence that
+passage states (and the question did not give) is unsupported, and so is a name that neither
+a passage nor the question holds, a figure given for another event ("650 killed" where the
+passages say 650 freed), or a figure credited to a source ("the union said 12") when the
+passage sentences that state it name another; a passage sentence that
 addresses the assistant (`qa.injection`) is never evidence; a claim or passage in a script
 the English lexicon cannot read is not judged (`Verdict.judgeable` is False). Neither judge
 calls the answering model; the learned one may use the embedder for one similarity.
@@ -22,7 +26,7 @@ import math
 import unicodedata
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,6 +35,7 @@ import numpy as np
 from qa.chunk import sentence_spans
 from qa.injection import is_instruction
 from qa.intent import COUNT, NUMBER, TIME, YES_NO, Intent, parse_intent
+from qa.lexicon import VAGUE_AMOUNTS
 from qa.records import Hit
 from qa.support import (
     _name_present,
@@ -113,11 +118,14 @@ def answers_kind(sentence: str, intent: Intent) -> bool:
     many" (of what it counts) and "how much", a time for "when", and for every other kind some
     name or word the question does not already hold."""
     claim = claim_of(sentence)
+    lows = set(words(sentence))
     if intent.kind == COUNT:
-        return bool(claim.numbers or any(w in ("no", "none", "nobody") for w in words(sentence))) and (
+        if lows & VAGUE_AMOUNTS:
+            return True
+        return bool(claim.numbers or lows & {"no", "none", "nobody"}) and (
             not intent.counts or gives_count_of(sentence, intent.counts))
     if intent.kind == NUMBER:
-        return bool(claim.numbers)
+        return bool(claim.numbers or lows & VAGUE_AMOUNTS)
     if intent.kind == TIME:
         return states_time(sentence)
     if intent.kind == YES_NO:
@@ -153,6 +161,25 @@ def _hard_rules(claim: str, passages: Sequence[str], intent: Intent) -> Verdict 
     if missing:
         shown = ", ".join(f"{v:g}" for v in sorted(missing))
         return Verdict(False, 0.0, reasons=(f"no passage states the number(s) {shown}",))
+    asked_terms = {stem(w) for w in words(intent.asked)}
+    passage_terms = frozenset(t for p in passages for s in evidence_sentences(p)
+                              for t in evidence_of(s).terms)
+    invented = sorted(n for n in claim_of(claim).names
+                      if n not in asked_terms and not _name_present(n, passage_terms))
+    if invented:
+        return Verdict(False, 0.0, reasons=(f"no passage names {', '.join(invented)}",))
+    stating = [evidence_of(s) for p in passages for s in evidence_sentences(p)]
+    if wanted:  # the sentences that state the claim's numbers
+        stating = [e for e in stating if wanted <= e.numbers]
+        events = claim_of(claim).events
+        if events and stating and not any(events <= e.events for e in stating):
+            return Verdict(False, 0.0, reasons=("the passages give those numbers for another event",))
+    credited = claim_of(claim).source
+    if credited:
+        named = [e.source for e in stating if e.source]
+        if named and not any(same_source(credited, n) for n in named):
+            return Verdict(False, 0.0, reasons=(f"credits {credited!r}, but the passages give it to "
+                                                f"{named[0]!r}",))
     return None
 
 
@@ -332,6 +359,9 @@ class LearnedJudge(Judge):
         hard = _hard_rules(claim, passages, intent)
         if hard is not None:
             return hard
+        ruled = RuleJudge().verdict(claim, passages, intent)
+        if ruled.supported:  # the strict lexical rules accept: no fitted score is needed
+            return replace(ruled, score=1.0)
         scored = self.scored_passages(claim, passages, intent)
         if not scored:
             return Verdict(False, 0.0, reasons=("no passages",))

@@ -92,3 +92,6 @@ PRONOUNS = frozenset("it he she they we i you one someone".split())
 GENERIC_SOURCE_WORDS = frozenset(
     "source sources official officials report reports media spokesman spokeswoman spokesperson agency "
     "news government".split())
+# Amounts without a figure that still answer "how many": "thousands of years", "dozens".
+VAGUE_AMOUNTS = frozenset(
+    "dozens hundreds thousands millions billions scores several many few numerous countless".split())

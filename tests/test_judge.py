@@ -73,13 +73,27 @@ def test_words_only_the_question_holds_count_against_a_claim():
 
 
 def test_the_fitted_decision_follows_its_weights_and_threshold():
-    claim, question = "650 hostages were freed.", "How many hostages were freed?"
-    strict = LearnedJudge(_model(threshold=0.99, rule_supported=1.0))
-    lenient = LearnedJudge(_model(threshold=0.5, rule_supported=3.0))
+    # a paraphrase the lexical rules reject, so the fitted score decides
+    claim, question = "Some 650 people regained their liberty.", "How many hostages were freed?"
+    assert not RuleJudge().verdict(claim, [PASSAGE], question).supported
+    strict = LearnedJudge(_model(threshold=0.99, similarity=1.0))
+    lenient = LearnedJudge(_model(threshold=0.5, length=3.0))
     assert not strict.verdict(claim, [PASSAGE], question).supported
     verdict = lenient.verdict(claim, [PASSAGE], question)
     assert verdict.supported and verdict.passages == (0,) and 0.5 < verdict.score <= 1.0
-    assert verdict.features["rule_supported"] == 1.0
+    assert verdict.features["rule_supported"] == 0.0 and verdict.features["length"] > 0.3
+
+
+def test_what_the_rules_accept_the_learned_judge_accepts():
+    judge = LearnedJudge(_model(threshold=0.99, similarity=-5.0))
+    verdict = judge.verdict("650 hostages were freed.", [PASSAGE], "How many hostages were freed?")
+    assert verdict.supported and verdict.score == 1.0
+
+
+def test_an_invented_name_never_passes():
+    judge = LearnedJudge(_model(threshold=0.01, coverage_sentence=5.0))
+    verdict = judge.verdict("Statoil was run by Barack Obama.", [PASSAGE], "Who ran Statoil?")
+    assert not verdict.supported and "barack" in verdict.reasons[0]
 
 
 def test_similarity_comes_from_the_embedder():
