@@ -88,14 +88,15 @@ def test_judge_check_on_hand_cases():
     assert check.accuracy.value == 1.0 and check.recall.n == 1 and check.precision.n == 1
 
 
-# The support judge on its test cases (support_judge_heldout.jsonl, plus support_judge_test.jsonl
-# once it is present), measured 2026-12-01: accuracy 22/40 = 0.550 [0.400, 0.700]. The floor sits
-# two cases under that. Raise it when the judge improves; never lower it to pass. When a new test
-# file lands, measure again (`qa eval --judge-check`) and set the floor from that figure.
-JUDGE_TEST_FLOOR = 0.50
-JUDGE_TEST_MIN_CASES = 40
+# The pipeline's judge (the fitted judge with the MiniLM embedder) on its 100 test cases
+# (support_judge_heldout.jsonl and support_judge_test.jsonl), measured 2026-12-01 with
+# `qa eval --judge-check`: accuracy 59/100 = 0.590 [0.490, 0.690] (the 0.1.2 lexical judge: 56/100).
+# The floor sits two cases under that. Raise it when the judge improves; never lower it to pass.
+JUDGE_TEST_FLOOR = 0.57
+JUDGE_TEST_MIN_CASES = 100
 
 
+@pytest.mark.slow
 def test_judge_on_its_test_cases_meets_the_floor():
     check = judge_check(load_test_cases())
     assert len(check.cases) >= JUDGE_TEST_MIN_CASES
