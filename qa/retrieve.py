@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Callable
 
 from qa.dates import DateWindow, allows, as_of_date, resolve_window, strip_relative
@@ -63,6 +64,11 @@ def _filtered(search: Callable[[int], list[tuple[int, float]]], wanted: int, tot
         if len(kept) >= wanted or len(found) < n or n >= total:
             return kept[:wanted]
         n *= 4
+
+
+_ASKS_LATEST_RE = re.compile(
+    r"\b(?:latest|newest|most recent|current(?:ly)?|now|so far|to date|still|yet|as of|how many|how much|"
+    r"toll|number of)\b", re.IGNORECASE)
 
 
 def _days_between(published: str, ref: str) -> int:
@@ -114,7 +120,11 @@ def retrieve(store: IndexStore, embedder: Embedder, question: str, k: int = 5,
     fused = fuse([[c for c, _ in dense], [c for c, _ in lexical]])
     dated = [store.articles[store.chunks[c].doc_id].published for c, _ in fused]
     newest = max((d for d in dated if d), default="")
-    penalties = [recency_penalty(p, window, newest, recency_weight) for p in dated]
+    # the prior is for questions about time ("this week", "the latest toll") and for counts, which
+    # change from report to report; any other question ranks by relevance alone (RRF scores differ
+    # by ~1e-4 a rank, so a prior would reorder them by date)
+    weight = recency_weight if window is not None or _ASKS_LATEST_RE.search(question) else 0.0
+    penalties = [recency_penalty(p, window, newest, weight) for p in dated]
     known = sorted(x for x, p in zip(penalties, dated, strict=True) if p)
     undated = known[len(known) // 2] if known else 0.0  # an undated article is neither new nor old
     scored = [(c, s, x if p else undated) for (c, s), x, p in zip(fused, penalties, dated, strict=True)]
