@@ -259,8 +259,11 @@ class RuleJudge(Judge):
     def verdict(self, claim: str, passages: Sequence[str], question: str | Intent = "") -> Verdict:
         intent = question if isinstance(question, Intent) else parse_intent(question)
         hard = _hard_rules(claim, passages, intent)
-        if hard is not None:
-            return hard
+        return hard if hard is not None else self.rules_verdict(claim, passages, intent)
+
+    @staticmethod
+    def rules_verdict(claim: str, passages: Sequence[str], intent: Intent) -> Verdict:
+        """The lexical rules alone, for a claim that has passed the hard rules."""
         hits = [Hit(doc_id="", chunk_id=p, text=" ".join(evidence_sentences(text)), score=0.0)
                 for p, text in enumerate(passages)]
         found = tuple(supporting_passages(claim, hits, [], frozenset(numbers(intent.asked))))
@@ -359,7 +362,7 @@ class LearnedJudge(Judge):
         hard = _hard_rules(claim, passages, intent)
         if hard is not None:
             return hard
-        ruled = RuleJudge().verdict(claim, passages, intent)
+        ruled = RuleJudge.rules_verdict(claim, passages, intent)
         if ruled.supported:  # the strict lexical rules accept: no fitted score is needed
             return replace(ruled, score=1.0)
         scored = self.scored_passages(claim, passages, intent)
