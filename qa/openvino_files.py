@@ -31,12 +31,17 @@ from qa.errors import ModelConvertError, ModelLoadError
 
 OV_PRECISIONS = ("int4", "int8", "fp16")
 # Bump when the export command or its options change: older folders are redone.
-OV_CONVERT_VERSION = 1
+OV_CONVERT_VERSION = 2
 OV_MARKER = ".qa-openvino.json"
 # Files LLMPipeline needs; a folder without any of them is not a finished export.
 REQUIRED_FILES = ("openvino_model.xml", "openvino_model.bin", "openvino_tokenizer.xml",
                   "openvino_detokenizer.xml", "config.json")
 CONVERT_PACKAGES = ("optimum-intel", "nncf", "openvino", "openvino-tokenizers")
+# optimum-intel 2.2 imports transformers internals that 5.6 removed, while qa runs a newer
+# transformers. The export child therefore sees these versions first on its path, from a folder
+# beside the venv that `./run setup` fills (`pip install --target`); qa itself never imports them.
+EXPORT_OVERLAY_PINS = ("transformers==5.5.4", "huggingface-hub==1.21.0", "tokenizers==0.22.2")
+EXPORT_OVERLAY = Path(sys.prefix) / "qa-openvino-export"
 _LOCK_TIMEOUT_S = 30 * 60.0
 _ALIASES = {"int4": "int4", "4": "int4", "int8": "int8", "8": "int8", "fp16": "fp16",
             "float16": "fp16", "f16": "fp16"}
@@ -68,6 +73,34 @@ def export_command(source: Path, out: Path, precision: str) -> list[str]:
     return [sys.executable, "-m", "optimum.commands.optimum_cli", *export_args(source, out, precision)]
 
 
+def overlay_install_command(target: Path = EXPORT_OVERLAY) -> str:
+    """The command that fills the export overlay folder (what the error for a missing one says)."""
+    return (f"{sys.executable} -m pip install --no-deps --target {target} "
+            + " ".join(EXPORT_OVERLAY_PINS))
+
+
+def export_env(overlay: Path = EXPORT_OVERLAY) -> dict[str, str]:
+    """The export child's environment: offline, with the overlay folder first on its path.
+
+    Raises ModelConvertError when the overlay is needed (qa's transformers is 5.6 or newer)
+    and missing, with the command that installs it.
+    """
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if (overlay / "transformers").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(overlay), env.get("PYTHONPATH", "")) if p)
+        return env
+    try:
+        version = importlib.metadata.version("transformers")
+    except importlib.metadata.PackageNotFoundError:
+        version = "0"
+    major_minor = tuple(int(part) for part in (version.split(".") + ["0"])[:2] if part.isdigit())
+    if major_minor >= (5, 6):
+        raise ModelConvertError(
+            f"the OpenVINO export needs transformers <5.6 beside qa's transformers {version}, and "
+            f"{overlay} is missing: run ./run setup, or {overlay_install_command(overlay)}")
+    return env
+
+
 def is_complete(folder: Path) -> bool:
     """True if `folder` holds a finished export of the current version with every file."""
     try:
@@ -79,12 +112,12 @@ def is_complete(folder: Path) -> bool:
 
 
 def _versions() -> dict[str, str]:
+    """The exporter's package versions (the overlay's transformers when there is one)."""
+    paths = [str(EXPORT_OVERLAY), *sys.path] if (EXPORT_OVERLAY / "transformers").is_dir() else sys.path
     out = {}
     for name in (*CONVERT_PACKAGES, "transformers"):
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = ""
+        found = next(iter(importlib.metadata.distributions(name=name, path=paths)), None)
+        out[name] = found.version if found else ""
     return out
 
 
@@ -170,7 +203,7 @@ def run_export(source: Path, out: Path, precision: str, progress: bool = True) -
     if progress:
         print(f"converting {source.name} to OpenVINO {precision} (once, about 1-2 min) ...",
               file=sys.stderr, flush=True)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = export_env()
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=None if progress else log)
         try:
