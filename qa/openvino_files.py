@@ -69,7 +69,11 @@ def export_args(source: Path, out: Path, precision: str) -> list[str]:
 
 
 def export_command(source: Path, out: Path, precision: str) -> list[str]:
-    """The child process that runs the export (optimum-intel's CLI under this Python)."""
+    """The child process that runs the export (optimum-intel's CLI under this Python).
+
+    Raises ModelConvertError when the export overlay is needed and missing (`check_overlay`).
+    """
+    check_overlay()
     return [sys.executable, "-m", "optimum.commands.optimum_cli", *export_args(source, out, precision)]
 
 
@@ -79,25 +83,28 @@ def overlay_install_command(target: Path = EXPORT_OVERLAY) -> str:
             + " ".join(EXPORT_OVERLAY_PINS))
 
 
-def export_env(overlay: Path = EXPORT_OVERLAY) -> dict[str, str]:
-    """The export child's environment: offline, with the overlay folder first on its path.
-
-    Raises ModelConvertError when the overlay is needed (qa's transformers is 5.6 or newer)
-    and missing, with the command that installs it.
-    """
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+def check_overlay(overlay: Path = EXPORT_OVERLAY) -> None:
+    """Raise ModelConvertError, with the command that fixes it, when qa's transformers is 5.6 or
+    newer (too new for optimum-intel) and the export overlay folder is missing."""
     if (overlay / "transformers").is_dir():
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(overlay), env.get("PYTHONPATH", "")) if p)
-        return env
+        return
     try:
         version = importlib.metadata.version("transformers")
     except importlib.metadata.PackageNotFoundError:
-        version = "0"
-    major_minor = tuple(int(part) for part in (version.split(".") + ["0"])[:2] if part.isdigit())
+        return
+    major_minor = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
     if major_minor >= (5, 6):
         raise ModelConvertError(
             f"the OpenVINO export needs transformers <5.6 beside qa's transformers {version}, and "
             f"{overlay} is missing: run ./run setup, or {overlay_install_command(overlay)}")
+
+
+def export_env(overlay: Path = EXPORT_OVERLAY) -> dict[str, str]:
+    """The export child's environment: offline, with the overlay folder (when there is one)
+    first on its path."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    if (overlay / "transformers").is_dir():
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(overlay), env.get("PYTHONPATH", "")) if p)
     return env
 
 

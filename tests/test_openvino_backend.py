@@ -280,3 +280,20 @@ def test_a_local_folder_outside_the_cache_gets_its_own_cache_name(monkeypatch, t
     other.mkdir(parents=True)
     monkeypatch.setattr(mf, "resolve_llm", lambda spec=None, cache_dir=None, progress=True: other)
     assert resolve_openvino(str(other), "int4", progress=False) != path
+
+
+def test_the_export_child_reads_the_overlay_first(tmp_path: Path) -> None:
+    overlay = tmp_path / "overlay"
+    assert str(overlay) not in ovf.export_env(overlay).get("PYTHONPATH", "")
+    (overlay / "transformers").mkdir(parents=True)
+    env = ovf.export_env(overlay)
+    assert env["PYTHONPATH"].split(":")[0] == str(overlay) and env["HF_HUB_OFFLINE"] == "1"
+    ovf.check_overlay(overlay)  # present: no error
+
+
+def test_a_missing_overlay_with_a_new_transformers_names_the_install_command(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(ovf.importlib.metadata, "version", lambda name: "5.24.0")
+    with pytest.raises(ModelConvertError, match=r"transformers <5\.6.*pip install --no-deps --target"):
+        ovf.check_overlay(tmp_path / "missing")
+    monkeypatch.setattr(ovf.importlib.metadata, "version", lambda name: "5.5.4")
+    ovf.check_overlay(tmp_path / "missing")  # an old enough transformers needs no overlay
