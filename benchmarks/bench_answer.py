@@ -100,7 +100,7 @@ def baseline_worker() -> None:
 
     assistant = Assistant()
     store = assistant.store
-    texts = [c.text for c in store.chunks]
+    texts = [c.text for c in store.chunks.values()]
     embedder = assistant.embedder
     vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
     path = resolve_llm("qwen2.5-coder-0.5b")
