@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,12 +21,13 @@ from pathlib import Path
 from qa.cite import ground
 from qa.dates import as_of_date
 from qa.embed import Embedder, SentenceTransformerEmbedder
-from qa.errors import InvalidQuestionError, QuestionTooLongError
+from qa.errors import IndexingInProgressError, IndexMissingError, InvalidQuestionError, QuestionTooLongError
 from qa.generate import Generator, TransformersGenerator, llm_backend
 from qa.indexer import IndexReport, ensure_seed_index, index_paths, remove_articles
 from qa.injection import split_question
 from qa.intent import YES_NO, parse_intent
 from qa.judge import Judge, LearnedJudge
+from qa.lock import Notify, writer_at_work
 from qa.prompt import ABSTAIN_TEXT, build_messages, build_rewrite_messages
 from qa.records import Answer, Hit
 from qa.retrieve import retrieve as hybrid_retrieve
@@ -44,7 +46,8 @@ def check_question(question: object, max_chars: int) -> str:
     """The question stripped; raises InvalidQuestionError or QuestionTooLongError."""
     if not isinstance(question, str):
         raise InvalidQuestionError("the question must be text")
-    cleaned = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " ", question).strip()
+    cleaned = re.sub(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", " ", question)
+    cleaned = "".join(ch for ch in cleaned if unicodedata.category(ch) != "Cf").strip()  # zero-width, bidi
     if not cleaned:
         raise InvalidQuestionError("the question is empty")
     if len(cleaned) > max_chars:
@@ -114,7 +117,7 @@ class Assistant:
                 ensure_seed_index(self.index_dir, self.embedder, store_settings=self.settings.store())
             key = _generation_key(self.index_dir)
             if self._store is None or key != self._store_key:
-                store = IndexStore.load(self.index_dir, self.settings.store())
+                store = _load_or_say_why(self.index_dir, self.settings)
                 store.check_embedder(self.embedder)
                 self._store, self._store_key = store, key
             return self._store
@@ -213,16 +216,36 @@ class Assistant:
         return rewritten if 3 <= len(rewritten) <= self.settings.max_question_chars else question
 
     # ---- the collection --------------------------------------------------------------------
-    def add(self, paths: Sequence[str | Path], progress: bool = False,
-            rebuild: bool = False) -> IndexReport:
-        """Index files or folders into this assistant's index (upsert by content hash)."""
+    def add(self, paths: Sequence[str | Path], progress: bool = False, rebuild: bool = False,
+            follow_links: bool = False, notify: Notify | None = None) -> IndexReport:
+        """Index files or folders into this assistant's index (upsert by content hash).
+
+        Links inside folders that lead out of them are followed only with `follow_links`;
+        `notify` gets a line when the run waits for another writer or meets a huge article.
+        """
         report = index_paths(self.index_dir, paths, self.embedder, progress=progress,
-                             rebuild=rebuild, store_settings=self.settings.store())
+                             rebuild=rebuild, store_settings=self.settings.store(),
+                             follow_links=follow_links, notify=notify)
         return report
 
-    def remove(self, doc_ids: Sequence[str]) -> list[str]:
+    def remove(self, doc_ids: Sequence[str], notify: Notify | None = None) -> list[str]:
         """Delete articles from this assistant's index; returns the doc ids removed."""
-        return remove_articles(self.index_dir, doc_ids, store_settings=self.settings.store())
+        return remove_articles(self.index_dir, doc_ids, store_settings=self.settings.store(),
+                               notify=notify)
+
+
+def _load_or_say_why(index_dir: Path, settings: Settings) -> IndexStore:
+    """The index; while its first articles are still being indexed, a message saying so."""
+    try:
+        return IndexStore.load(index_dir, settings.store())
+    except IndexMissingError:
+        writer = writer_at_work(index_dir)
+        if not writer:
+            raise
+        who = f" ({writer.describe()})" if not isinstance(writer, bool) else ""
+        raise IndexingInProgressError(
+            f"the first articles are still being indexed into {index_dir}{who}; "
+            "ask again when indexing is done") from None
 
 
 def _generation_key(index_dir: Path) -> object:

@@ -1,17 +1,24 @@
 """The `qa` command: index, ask, remove, status, eval, serve.
 
 Parses flags, calls `qa.api` (and `qa.eval`), prints results. A `QAError`
-becomes one line on stderr and exit status 1; nothing else is caught here.
+becomes one line on stderr and exit status 1 (130 for Ctrl-C). When the reader of
+stdout goes away (`qa status | head -1`), the command stops quietly with status 141,
+as a tool killed by SIGPIPE reports in the shell. Nothing else is caught here. Text
+from the input (ids, file names, reasons) is printed through `qa.doc_ids.shown`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
-from qa.errors import QAError
+from qa.doc_ids import normalize_doc_id, shown
+from qa.errors import LockWaitInterruptedError, QAError
+
+STDOUT_CLOSED_STATUS = 141  # 128 + SIGPIPE
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--rebuild", action="store_true",
                        help="re-embed the whole index (after changing the embedding model)")
     index.add_argument("--no-progress", action="store_true", help="no progress bar")
+    index.add_argument("--follow-links", action="store_true",
+                       help="in folders, also follow symbolic links that lead out of the folder")
     _add_common(index)
 
     ask = verbs.add_parser("ask", help="answer a question with cited passages")
@@ -99,19 +108,27 @@ def _settings(args: argparse.Namespace):
                              vector_store=getattr(args, "vector_store", None))
 
 
+def _say(line: str) -> None:
+    """One line on stderr while a command runs (waiting for a lock, a huge article)."""
+    print(f"qa: {shown(line)}", file=sys.stderr, flush=True)
+
+
 def _cmd_index(args: argparse.Namespace) -> int:
     from qa.api import Assistant
+    from qa.ingest import skip_summary
 
     assistant = Assistant(settings=_settings(args))
-    report = assistant.add(args.paths, progress=not args.no_progress, rebuild=args.rebuild)
-    for _path, reason in report.skipped:
-        print(f"skipped: {reason}", file=sys.stderr)
+    report = assistant.add(args.paths, progress=not args.no_progress, rebuild=args.rebuild,
+                           follow_links=args.follow_links, notify=_say)
+    for skip in report.skipped:
+        print(f"skipped: {shown(skip.reason)}", file=sys.stderr)
     for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
+        print(f"note: {shown(note)}", file=sys.stderr)
+    skipped = f"; skipped {skip_summary(report.skipped)}" if report.skipped else ""
     print(f"{report.index_dir}: {len(report.added)} added, {len(report.updated)} updated, "
           f"{len(report.unchanged)} unchanged; {report.chunks_embedded} passages embedded "
           f"in {report.seconds:.1f}s; now {report.articles_total} articles, "
-          f"{report.passages_total} passages")
+          f"{report.passages_total} passages{skipped}")
     return 0
 
 
@@ -152,11 +169,11 @@ def _cmd_remove(args: argparse.Namespace) -> int:
     from qa.api import Assistant
 
     assistant = Assistant(settings=_settings(args))
-    removed = assistant.remove(args.doc_ids)
-    missing = sorted(set(args.doc_ids) - set(removed))
-    print(f"removed {len(removed)}: {', '.join(removed) or '-'}")
+    removed = assistant.remove(args.doc_ids, notify=_say)
+    missing = sorted(d for d in args.doc_ids if d not in removed and normalize_doc_id(d) not in removed)
+    print(f"removed {len(removed)}: {', '.join(shown(d) for d in removed) or '-'}")
     if missing:
-        print(f"not in the index: {', '.join(missing)}", file=sys.stderr)
+        print(f"not in the index: {', '.join(shown(d) for d in missing)}", file=sys.stderr)
         return 1
     return 0
 
@@ -202,17 +219,47 @@ COMMANDS = {"index": _cmd_index, "ask": _cmd_ask, "remove": _cmd_remove, "status
             "prepare": _cmd_prepare, "serve": _cmd_serve}
 
 
+def _run(args: argparse.Namespace) -> int:
+    if args.verb == "eval":
+        from qa.eval.cli import run_eval_command
+
+        return run_eval_command(args, _settings(args))
+    return COMMANDS[args.verb](args)
+
+
+def _stdout_closed() -> int:
+    """The reader of stdout went away: send what is still buffered to /dev/null (so the exit
+    does not fail on it) and stop quietly, as `head`'s writers do."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is no file (captured in tests)
+        pass
+    return STDOUT_CLOSED_STATUS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
     args = build_parser().parse_args(argv)
+    status = _run_reporting_errors(args)
     try:
-        if args.verb == "eval":
-            from qa.eval.cli import run_eval_command
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        return _stdout_closed()
+    return status
 
-            return run_eval_command(args, _settings(args))
-        return COMMANDS[args.verb](args)
+
+def _run_reporting_errors(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        return _stdout_closed()
+    except LockWaitInterruptedError as exc:
+        print(f"qa: {shown(str(exc))}", file=sys.stderr)
+        return 130
     except QAError as exc:
-        print(f"qa: error: {exc}", file=sys.stderr)
+        print(f"qa: error: {shown(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("qa: interrupted; the index holds what was saved before the interruption "

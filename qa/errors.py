@@ -20,7 +20,42 @@ class QuestionTooLongError(InvalidQuestionError):
 
 
 class UnreadableFileError(QAError):
-    """An input file is binary, undecodable, malformed, or of an unsupported type."""
+    """An input file is binary, undecodable, malformed, or of an unsupported type.
+
+    `kind` names what was left out, for a run's summary ("2 empty files").
+    """
+
+    kind = "unreadable file"
+
+
+class EmptyFileError(UnreadableFileError):
+    """An input file holds no article text (empty, only a title, no records, no HTML body)."""
+
+    kind = "empty file"
+
+
+class UnsupportedFileError(UnreadableFileError):
+    """An input file is of a type qa does not read, or is not a regular file (a FIFO, a device)."""
+
+    kind = "unsupported file"
+
+
+class FileTooLargeError(UnreadableFileError):
+    """An input file is over the size limit."""
+
+    kind = "file over the size limit"
+
+
+class InvalidDocIdError(UnreadableFileError):
+    """A file's name cannot serve as its doc id (control characters, too long, only invisible)."""
+
+    kind = "file with an unusable name"
+
+
+class InvalidRecordError(UnreadableFileError):
+    """One JSONL record is not valid JSON or not a valid article record."""
+
+    kind = "invalid record"
 
 
 class EmptyCorpusError(QAError):
@@ -29,6 +64,10 @@ class EmptyCorpusError(QAError):
 
 class IndexMissingError(QAError):
     """No index exists at the given folder."""
+
+
+class IndexingInProgressError(IndexMissingError):
+    """No index exists yet, but a writer holds the lock: the first articles are being indexed."""
 
 
 class IndexCorruptError(QAError):
@@ -41,6 +80,10 @@ class IndexMismatchError(QAError):
 
 class IndexLockedError(QAError):
     """Another process holds the index's write lock for too long."""
+
+
+class LockWaitInterruptedError(IndexLockedError):
+    """Ctrl-C while waiting for another writer's lock; nothing was changed."""
 
 
 class ModelLoadError(QAError):
@@ -75,7 +118,7 @@ class InvalidDateError(QAError, ValueError):
     """A date (an article's `published`, or `as_of`) cannot be read or does not exist."""
 
 
-class RecordDateError(InvalidDateError, UnreadableFileError):
+class RecordDateError(InvalidDateError, InvalidRecordError):
     """An article's `published` date cannot be read or does not exist (names the record)."""
 
 

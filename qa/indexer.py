@@ -3,27 +3,44 @@
 Large runs are committed in batches: after every `batch_articles` changed articles, once
 `checkpoint_seconds` have passed since the last save, a new generation is saved. A run
 that is killed keeps every committed batch, and the next run skips those articles by
-content hash, so it resumes. The one place that ties `qa.ingest` to `qa.store`; it
-answers no questions.
+content hash, so it resumes; inside an article of many passages, the index saves its
+embeddings block by block (`qa.embed_checkpoint`), so a rerun resumes there too.
+
+The progress bar counts characters of article text, so its remaining time holds for one huge
+article as for many small ones; an article whose embedding should take over a minute at the
+documented rate is announced first (`notify`). The one place that ties `qa.ingest` to
+`qa.store`; it answers no questions.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from qa import embed_checkpoint
+from qa.doc_ids import normalize_doc_id, shown
 from qa.embed import Embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError, VectorStoreMismatchError
-from qa.ingest import read_paths
+from qa.ingest import Skipped, read_paths
+from qa.lock import Notify
 from qa.records import Article
 from qa.settings import SEED_DIR, VectorStoreSettings
 from qa.store import IndexStore, current_generation, read_manifest, store_kind, write_lock
 
 BATCH_ARTICLES = 256
 CHECKPOINT_SECONDS = 30.0
+# The documented embedding rate: MiniLM on 2 CPU cores, 51.5 passages/s (docs/scale-out.md,
+# measured by benchmarks/bench_ingest.py), and 3,500 characters of news make about 9 passages
+# (480-character passages, one sentence of overlap; same page). A fake embedder cannot measure it.
+PASSAGES_PER_SECOND = 51.5
+CHARS_PER_PASSAGE = 390
+ANNOUNCE_SECONDS = 60.0  # an article estimated to take longer than this is announced first
+
+log = logging.getLogger("qa.indexer")
 
 
 @dataclass
@@ -35,7 +52,7 @@ class IndexReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
     chunks_embedded: int = 0
     articles_total: int = 0
     passages_total: int = 0
@@ -44,13 +61,43 @@ class IndexReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _progress_bar(total: int, enabled: bool):
-    if not enabled or total == 0:
+def _progress_bar(total_chars: int, enabled: bool):
+    """A bar over the characters to embed: its remaining time holds for any mix of article sizes."""
+    if not enabled or total_chars == 0:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="article", desc="indexing", file=sys.stderr, leave=False,
-                bar_format="{l_bar}{bar}| {n:.0f}/{total} articles [{elapsed}<{remaining}]")
+    return tqdm(total=total_chars, unit="char", unit_scale=True, desc="indexing", file=sys.stderr,
+                leave=False, bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} characters "
+                "[{elapsed}<{remaining}]{postfix}")
+
+
+def embedding_estimate(chars: int) -> tuple[int, float]:
+    """(passages, seconds) to embed an article of `chars` characters at the documented rate."""
+    passages = max(1, round(chars / CHARS_PER_PASSAGE))
+    return passages, passages / PASSAGES_PER_SECOND
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def announce_large_articles(articles: Iterable[Article], notify: Notify,
+                            over_seconds: float | None = None) -> None:
+    """One line per article whose embedding should take over `over_seconds` (default
+    ANNOUNCE_SECONDS) at the documented rate, saying how long and that it is resumable."""
+    limit = ANNOUNCE_SECONDS if over_seconds is None else over_seconds
+    for article in articles:
+        passages, seconds = embedding_estimate(len(article.text))
+        if seconds <= limit:
+            continue
+        saved = passages >= embed_checkpoint.LARGE_ARTICLE_PASSAGES
+        resumable = (f"its embeddings are saved every {embed_checkpoint.BLOCK_PASSAGES:,} passages, "
+                     "so an interrupted run resumes inside it" if saved
+                     else "an interrupted run embeds it again")
+        notify(f"{shown(article.source_path or article.doc_id)}: {len(article.text):,} characters, about "
+               f"{passages:,} passages; embedding takes about {_minutes(seconds)} at {PASSAGES_PER_SECOND} "
+               f"passages/s (MiniLM on 2 CPU cores, docs/scale-out.md); {resumable}")
 
 
 def open_or_create(index_dir: Path, embedder: Embedder, rebuild: bool = False,
@@ -126,31 +173,41 @@ def upsert_articles(index_dir: Path, articles: Iterable[Article], embedder: Embe
                     progress: bool = False, rebuild: bool = False,
                     batch_articles: int = BATCH_ARTICLES,
                     checkpoint_seconds: float = CHECKPOINT_SECONDS,
-                    store_settings: VectorStoreSettings | None = None) -> IndexReport:
+                    store_settings: VectorStoreSettings | None = None,
+                    notify: Notify | None = None) -> IndexReport:
     """Add or update articles in the index at `index_dir`, saving in batches; nothing else changes.
 
     Every saved generation is complete and consistent; an interrupted run keeps the
-    batches already saved (see the module docstring).
+    batches already saved (see the module docstring). `notify` (default: a warning on the
+    `qa.indexer` logger) gets one line when the run waits for another writer's lock and
+    for each article that will take long to embed.
     """
     started = time.perf_counter()
     report = IndexReport(index_dir=str(index_dir))
-    with write_lock(index_dir):
+    notify = notify or log.warning
+    with write_lock(index_dir, on_wait=notify):
         store = open_or_create(index_dir, embedder, rebuild=rebuild, notes=report.notes,
                                store=store_settings)
         todo, report.unchanged = store.diff(articles)
+        announce_large_articles(todo, notify)
         dirty = rebuild or not IndexStore.exists(index_dir)
         last_save = time.monotonic()
-        bar = _progress_bar(len(todo), progress)
+        bar = _progress_bar(sum(len(a.text) for a in todo), progress)
         step = max(1, batch_articles)
+        chars_before = 0
         for first in range(0, len(todo), step):
             batch = todo[first : first + step]
+            batch_chars = sum(len(a.text) for a in batch)
 
-            def on_progress(done: int, total: int, first: int = first, size: int = len(batch)) -> None:
+            def on_progress(done: int, total: int, before: int = chars_before, size: int = batch_chars,
+                            last: int = first + len(batch)) -> None:
                 if bar is not None:
-                    bar.n = first + size * done / max(total, 1)
+                    bar.n = before + size * done / max(total, 1)
+                    bar.set_postfix_str(f"articles {last}/{len(todo)}", refresh=False)
                     bar.refresh()
 
             result = store.upsert(batch, embedder, on_progress=on_progress)
+            chars_before += batch_chars
             report.added += result.added
             report.updated += result.updated
             report.chunks_embedded += result.chunks_embedded
@@ -174,22 +231,32 @@ def index_paths(index_dir: Path, paths: Iterable[str | Path], embedder: Embedder
                 progress: bool = False, rebuild: bool = False,
                 batch_articles: int = BATCH_ARTICLES,
                 checkpoint_seconds: float = CHECKPOINT_SECONDS,
-                store_settings: VectorStoreSettings | None = None) -> IndexReport:
-    """Read files and folders and upsert their articles; bad files are reported in `skipped`."""
-    read = read_paths(paths)
+                store_settings: VectorStoreSettings | None = None,
+                follow_links: bool = False, notify: Notify | None = None) -> IndexReport:
+    """Read files and folders and upsert their articles; bad files are reported in `skipped`.
+
+    Symbolic links inside folders that lead out of them are followed only with `follow_links`.
+    """
+    read = read_paths(paths, follow_links=follow_links)
     report = upsert_articles(index_dir, read.articles, embedder, progress=progress, rebuild=rebuild,
                              batch_articles=batch_articles, checkpoint_seconds=checkpoint_seconds,
-                             store_settings=store_settings)
+                             store_settings=store_settings, notify=notify)
     report.skipped = read.skipped
     return report
 
 
 def remove_articles(index_dir: Path, doc_ids: Iterable[str],
-                    store_settings: VectorStoreSettings | None = None) -> list[str]:
-    """Delete articles by doc id and save; returns those that were in the index."""
-    with write_lock(index_dir):
+                    store_settings: VectorStoreSettings | None = None,
+                    notify: Notify | None = None) -> list[str]:
+    """Delete articles by doc id and save; returns those that were in the index.
+
+    An id is looked up as given, else in its normal form (`qa.doc_ids`: 'zero\\u200bwidth'
+    finds 'zerowidth').
+    """
+    with write_lock(index_dir, on_wait=notify or log.warning):
         store = IndexStore.load(index_dir, store_settings)
-        removed = store.remove(doc_ids)
+        wanted = [d if d in store.articles else normalize_doc_id(d) for d in doc_ids]
+        removed = store.remove(wanted)
         if removed:
             store.save()
     return removed

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from qa.embed_checkpoint import saved_articles
 from qa.errors import QAError
 from qa.settings import VectorStoreSettings
 from qa.store import IndexStore, check_files, current_generation, read_manifest, store_kind
@@ -33,6 +34,7 @@ class IndexStatus:
     hashes: dict[str, str] = field(default_factory=dict)
     leftovers: list[str] = field(default_factory=list)
     vector_store: str = ""
+    partial_articles: int = 0
 
     def render(self) -> str:
         """Human-readable lines for the terminal."""
@@ -59,6 +61,9 @@ class IndexStatus:
         if self.leftovers:
             lines.append(f"leftovers:  {len(self.leftovers)} from an interrupted write "
                          "(removed by the next qa index)")
+        if self.partial_articles:
+            lines.append(f"partial:    saved embeddings of {self.partial_articles} large article(s) from an "
+                         "interrupted run (the next qa index of them resumes there)")
         lines.append("state:      OK" if self.ok else "state:      DAMAGED")
         lines += [f"  ! {p}" for p in self.problems]
         if not self.ok:
@@ -94,6 +99,7 @@ def index_status(index_dir: str | Path, store: VectorStoreSettings | None = None
     status.titles = sorted((d, str(a.get("title", ""))) for d, a in manifest.articles.items())
     status.hashes = {d: str(a.get("content_hash", "")) for d, a in manifest.articles.items()}
     status.leftovers = sorted(p.name for p in root.iterdir() if p.name.startswith((".gen-", ".CURRENT-")))
+    status.partial_articles = len(saved_articles(root))
     status.problems = check_files(gen, manifest, full=True)
     if not status.problems:
         try:  # files intact: also check they agree with each other (ids, offsets, counts)

@@ -9,7 +9,8 @@ Layout of an index folder:
 
     index/CURRENT            name of the live generation, replaced atomically
     index/gen-000007/        manifest.json, articles.jsonl, chunks.jsonl, vectors.faiss
-    index/.lock              held by a writer
+    index/.lock              held by a writer (qa.lock); .lock.holder says who
+    index/.partial/          saved embeddings of large articles being indexed (qa.embed_checkpoint)
 
 A save writes a complete new generation folder, fsyncs it, then swaps CURRENT
 (`os.replace`), so a reader or a crash only ever sees the old or the new state.
@@ -40,25 +41,24 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import vector_index
+from qa import embed_checkpoint, vector_index
 from qa.chunk import ChunkSettings, chunk_article
 from qa.embed import Embedder
 from qa.errors import (
     EmptyCorpusError,
     IndexCorruptError,
-    IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
     VectorStoreMismatchError,
     VectorStoreUnavailableError,
 )
+from qa.lock import LOCK_TIMEOUT_S, Notify, hold
 from qa.records import Article, Chunk
 from qa.settings import VECTOR_STORES, VectorStoreSettings
 
 FORMAT_VERSION = 1
 _FILES = ("manifest.json", "articles.jsonl", "chunks.jsonl", "vectors.faiss")
 _DATA_FILES = _FILES[1:]
-LOCK_TIMEOUT_S = 600.0
 _LOAD_ATTEMPTS = 5
 # Manifest fields and the JSON types they must have.
 _MANIFEST_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -210,6 +210,7 @@ class IndexStore:
         self.milvus = milvus  # a qa.milvus_store.MilvusVectors, or None
         self._bm25 = None
         self._write_prepared = False
+        self._checkpoints: set[str] = set()  # saved blocks of large articles, dropped once committed
 
     # ---- creating and loading -------------------------------------------------------------
     @classmethod
@@ -368,11 +369,13 @@ class IndexStore:
             return report
         next_id = self.manifest.next_chunk_id
         new_chunks: list[Chunk] = []
+        pieces_of: list[tuple[Article, list[Chunk]]] = []
         for article in todo:
             pieces = chunk_article(article.doc_id, article.text, next_id, settings)
             next_id += len(pieces)
             new_chunks.extend(pieces)
-        vectors = self._embed(new_chunks, embedder, progress, on_progress)
+            pieces_of.append((article, pieces))
+        vectors = self._embed_articles(pieces_of, embedder, progress, on_progress)
         for article in todo:
             (report.updated if article.doc_id in self.manifest.articles else report.added).append(
                 article.doc_id)
@@ -400,6 +403,35 @@ class IndexStore:
         report.chunks_embedded = len(new_chunks)
         self._bm25 = None
         return report
+
+    def _embed_articles(self, pieces_of: list[tuple[Article, list[Chunk]]], embedder: Embedder,
+                        progress: bool, on_progress: Callable[[int, int], None] | None) -> np.ndarray:
+        """Vectors for every article's passages, in order. An article of at least
+        `embed_checkpoint.LARGE_ARTICLE_PASSAGES` passages is embedded in saved blocks, so
+        that a run killed inside it resumes there; the others are embedded together."""
+        large = [(a, p) for a, p in pieces_of if len(p) >= embed_checkpoint.LARGE_ARTICLE_PASSAGES]
+        small = [c for a, p in pieces_of if len(p) < embed_checkpoint.LARGE_ARTICLE_PASSAGES for c in p]
+        total = len(small) + sum(len(p) for _, p in large)
+        if not large:
+            return self._embed(small, embedder, progress, on_progress)
+        by_id: dict[int, np.ndarray] = {}
+        done = 0
+
+        def report(count: int) -> None:
+            if on_progress is not None:
+                on_progress(done + count, total)
+
+        small_vectors = self._embed(small, embedder, False, lambda d, _t: report(d))
+        by_id.update(zip((c.chunk_id for c in small), small_vectors, strict=True))
+        done = len(small)
+        for article, pieces in large:
+            key = embed_checkpoint.checkpoint_key(embedder.name, article, pieces)
+            vectors = embed_checkpoint.embed_resumable(self.root, key, [c.text for c in pieces], embedder,
+                                                       on_progress=report)
+            by_id.update(zip((c.chunk_id for c in pieces), vectors, strict=True))
+            self._checkpoints.add(key)
+            done += len(pieces)
+        return np.vstack([by_id[c.chunk_id] for _, p in pieces_of for c in p])
 
     def _embed(self, chunks: list[Chunk], embedder: Embedder, progress: bool,
                on_progress: Callable[[int, int], None] | None) -> np.ndarray:
@@ -549,6 +581,9 @@ class IndexStore:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _prune(self.root, keep={name, previous.name if previous else ""})
+        if self._checkpoints:  # committed: the saved blocks of its large articles are done with
+            embed_checkpoint.discard(self.root, self._checkpoints)
+            self._checkpoints.clear()
         if self.milvus is not None:  # committed: now the old rows may go
             self.milvus.committed(self.root)
             self.milvus.apply_pending()
@@ -648,25 +683,18 @@ def check_files(gen: Path, manifest: Manifest, full: bool = True) -> list[str]:
 
 
 @contextmanager
-def write_lock(root: str | Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the index's writer lock (other writers wait; readers never do).
+def write_lock(root: str | Path, timeout: float = LOCK_TIMEOUT_S,
+               on_wait: Notify | None = None) -> Iterator[None]:
+    """Hold the index's writer lock (other writers wait; readers never do), see `qa.lock.hold`.
 
-    On acquiring it, leftovers of writers that were killed mid-save are removed.
+    On acquiring it, leftovers of writers that were killed mid-save are removed, and so are
+    saved embeddings of large articles untouched for a week.
     """
-    from filelock import FileLock, Timeout
-
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(root / ".lock"))
-    try:
-        lock.acquire(timeout=timeout)
-    except Timeout as exc:
-        raise IndexLockedError(f"another process is writing the index at {root}") from exc
-    try:
+    with hold(root, timeout=timeout, on_wait=on_wait):
         remove_leftovers(root)
+        embed_checkpoint.remove_stale(root)
         yield
-    finally:
-        lock.release()
 
 
 def require_nonempty(store: IndexStore) -> None:

@@ -4,7 +4,10 @@ Thin by design: it asks `Assistant.ask_stream`, adds and removes articles with
 `Assistant.add`/`remove`, and renders the results. Everything shown that comes
 from articles or from the model is HTML-escaped (and markdown-escaped in the
 chat), so a passage holding <script>, HTML or links is shown as text. Library
-errors (`QAError`) reach the user as `gr.Error` messages, never tracebacks.
+errors (`QAError`) and refused uploads reach the user as escaped `gr.Error` messages
+(Gradio renders their text as HTML) and the server log as one warning line; only
+unexpected exceptions are logged with their traceback. The upload box accepts any file:
+qa checks type and size itself, so a file name is never shown unescaped.
 
 Started by `app.py` (`python app.py [--host H] [--port N] [--index-dir DIR]`) and `qa serve`.
 It binds 127.0.0.1 unless told otherwise (flag or QA_HOST). No other qa module imports this one.
@@ -27,8 +30,10 @@ import gradio as gr
 
 from qa.api import Assistant
 from qa.dates import as_of_date
-from qa.errors import QAError
+from qa.doc_ids import shown
+from qa.errors import FileTooLargeError, QAError, UnsupportedFileError
 from qa.highlight import answer_highlight_html, answer_sentences, highlight_html, shared_terms
+from qa.ingest import Skipped, skip_summary
 from qa.records import Answer, Citation, Hit
 from qa.settings import Settings
 
@@ -37,7 +42,7 @@ log = logging.getLogger("qa.app")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 UPLOAD_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_UPLOAD_BYTES = 20 * 2**20
 ANSWER_CONCURRENCY = 2  # answers at once (the model itself runs one generation at a time)
 QUEUE_CONCURRENCY = 4  # default for the other events
 CONTEXT_CHARS = 360  # article text shown around a passage in "Show in the article"
@@ -345,6 +350,13 @@ def _error_message(exc: BaseException) -> str:
     return str(exc).strip() or exc.__class__.__name__
 
 
+def user_error(message: str, title: str) -> gr.Error:
+    """A routine refusal (no file chosen, no index yet, a bad upload): the message HTML-escaped
+    for Gradio's toast, and one warning line in the server log, without a traceback."""
+    log.warning("%s: %s", title, shown(message))
+    return gr.Error(html.escape(message), title=title, print_exception=False)
+
+
 # ---- handlers ----------------------------------------------------------------------------------
 Chat = list[dict[str, Any]]
 HistoryPairs = list[list[str]]
@@ -365,7 +377,7 @@ class Handlers:
         history = [list(pair) for pair in (history or [])]
         question = (question or "").strip()
         if not question:
-            raise gr.Error("Type a question first.", title="Empty question")
+            raise user_error("Type a question first.", "Empty question")
         chat = [*chat, {"role": "user", "content": md_text(question)},
                 {"role": "assistant", "content": f"*{THINKING}*"}]
         yield "", chat, chat, history, gr.skip(), gr.skip()
@@ -389,16 +401,17 @@ class Handlers:
             message = _error_message(exc)
             chat = [*chat[:-1], {"role": "assistant", "content": f"⚠️ {md_text(message)}"}]
             yield gr.skip(), chat, chat, history, gr.skip(), gr.skip()
-            raise gr.Error(message, title="Could not answer") from exc
+            raise user_error(message, "Could not answer") from exc
         except gr.Error:
             raise
         except Exception as exc:
-            log.exception("answering %r failed", question)
+            log.exception("answering %r failed", question)  # a bug: the one traceback in the log
             chat = [*chat[:-1], {"role": "assistant",
                                   "content": "⚠️ Something went wrong while answering."}]
             yield gr.skip(), chat, chat, history, gr.skip(), gr.skip()
             raise gr.Error(f"Something went wrong while answering ({exc.__class__.__name__}); "
-                           "the details are in the server log.", title="Could not answer") from exc
+                           "the details are in the server log.", title="Could not answer",
+                           print_exception=False) from exc
 
     def clear(self) -> tuple:
         """A new conversation: empty chat, history, passages and timings."""
@@ -443,24 +456,28 @@ class Handlers:
         """Index uploaded files; yields (status HTML, articles HTML, dropdown, file box)."""
         paths = [files] if isinstance(files, str) else list(files or [])
         if not paths:
-            raise gr.Error("Choose one or more files to add first.", title="Nothing to add")
+            raise user_error("Choose one or more files to add first.", "Nothing to add")
         accepted, rejected = check_uploads(paths)
         if not accepted:
-            raise gr.Error("Nothing was added: " + "; ".join(reason for _, reason in rejected),
-                           title="Upload refused")
+            raise user_error("Nothing was added: " + "; ".join(s.reason for s in rejected), "Upload refused")
+
+        def say(line: str) -> None:  # waiting for another writer, a huge article
+            log.info("upload: %s", shown(line))
+            progress(0.05, desc=shown(line))
+
         progress(0.05, desc=f"Reading and embedding {len(accepted)} file(s)")
         try:
-            report = self.assistant.add(accepted, progress=True)
+            report = self.assistant.add(accepted, progress=True, notify=say)
         except QAError as exc:
-            raise gr.Error(f"Nothing was added: {_error_message(exc)}", title="Upload failed") from exc
+            raise user_error(f"Nothing was added: {_error_message(exc)}", "Upload failed") from exc
         progress(1.0, desc="Done")
-        skipped = rejected + [(Path(p).name, reason) for p, reason in report.skipped]
+        skipped = rejected + [s._replace(path=Path(s.path).name) for s in report.skipped]
         lines = [f"Added {len(report.added)}, updated {len(report.updated)}, unchanged "
                  f"{len(report.unchanged)} ({report.chunks_embedded} passages embedded in "
                  f"{report.seconds:.1f} s). The index now holds {report.articles_total} articles."]
         if skipped:
-            items = "".join(f"<li>{html.escape(reason)}</li>" for _, reason in skipped)
-            lines.append(f"Skipped {len(skipped)} file(s):<ul>{items}</ul>")
+            items = "".join(f"<li>{html.escape(s.reason)}</li>" for s in skipped)
+            lines.append(f"Skipped {html.escape(skip_summary(skipped))}:<ul>{items}</ul>")
         table, dropdown = self.articles_view()
         return f'<div class="qa-status">{"<br>".join(lines)}</div>', table, dropdown, None
 
@@ -472,37 +489,46 @@ class Handlers:
         if confirmed == "no":
             return '<div class="qa-status">Nothing was removed.</div>', gr.skip(), gr.skip()
         if not doc_id:
-            raise gr.Error("Pick an article to remove first.", title="Nothing to remove")
+            raise user_error("Pick an article to remove first.", "Nothing to remove")
         try:
             removed = self.assistant.remove([doc_id])
         except QAError as exc:
-            raise gr.Error(_error_message(exc), title="Could not remove") from exc
+            raise user_error(_error_message(exc), "Could not remove") from exc
         status = (f"Removed <code>{html.escape(doc_id)}</code>." if removed
                   else f"<code>{html.escape(doc_id)}</code> was not in the index.")
         table, dropdown = self.articles_view()
         return f'<div class="qa-status">{status}</div>', table, dropdown
 
 
+def mebibytes(size: int) -> str:
+    """'20 MiB', '20.5 MiB': sizes written the way qa writes its upload limit."""
+    value = size / 2**20
+    return f"{value:,.0f} MiB" if value == int(value) else f"{value:,.1f} MiB"
+
+
 def check_uploads(paths: Sequence[str | Path],
-                  max_bytes: int = MAX_UPLOAD_BYTES) -> tuple[list[str], list[tuple[str, str]]]:
-    """Split uploads into (accepted paths, [(name, reason)] refused by type or size)."""
+                  max_bytes: int = MAX_UPLOAD_BYTES) -> tuple[list[str], list[Skipped]]:
+    """Split uploads into (accepted paths, refused ones by type or size, each with why).
+
+    Reasons hold file names as uploaded; whoever shows them as HTML escapes them.
+    """
     accepted: list[str] = []
-    rejected: list[tuple[str, str]] = []
+    rejected: list[Skipped] = []
     for raw in paths:
         path = Path(raw)
-        name = path.name
+        name = shown(path.name)
         if path.suffix.lower() not in UPLOAD_SUFFIXES:
-            rejected.append((name, f"{name}: type {path.suffix or '(none)'} is not one of "
-                                   f"{', '.join(UPLOAD_SUFFIXES)}"))
+            rejected.append(Skipped(name, f"{name}: type {shown(path.suffix) or '(none)'} is not one of "
+                                          f"{', '.join(UPLOAD_SUFFIXES)}", UnsupportedFileError.kind))
             continue
         try:
             size = path.stat().st_size
         except OSError:
-            rejected.append((name, f"{name}: the upload could not be read"))
+            rejected.append(Skipped(name, f"{name}: the upload could not be read"))
             continue
         if size > max_bytes:
-            rejected.append((name, f"{name}: {size / 1e6:.1f} MB is over the "
-                                   f"{max_bytes / 1e6:.0f} MB limit"))
+            rejected.append(Skipped(name, f"{name}: {mebibytes(size)} is over the {mebibytes(max_bytes)} "
+                                          "limit", FileTooLargeError.kind))
             continue
         accepted.append(str(path))
     return accepted, rejected
@@ -542,9 +568,10 @@ def build_app(assistant: Assistant | None = None, settings: Settings | None = No
             with gr.Column(scale=3):
                 articles = gr.HTML("", elem_id="articles", js_on_load=None)
             with gr.Column(scale=2):
+                # No file_types: Gradio's own type check would show the file name as HTML.
                 files = gr.File(label="Add articles (.txt .md .html .jsonl, up to "
-                                f"{MAX_UPLOAD_BYTES // 2**20} MB each)", file_count="multiple",
-                                file_types=list(UPLOAD_SUFFIXES), type="filepath", elem_id="upload")
+                                f"{mebibytes(MAX_UPLOAD_BYTES)} each)", file_count="multiple",
+                                type="filepath", elem_id="upload")
                 add = gr.Button("Add to the index", variant="primary", elem_id="add")
                 doc_choice = gr.Dropdown(label="Remove an article", choices=[], value=None,
                                          elem_id="remove-choice")

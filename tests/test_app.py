@@ -255,7 +255,7 @@ def test_uploads_are_checked_for_type_and_size(tmp_path):
     odd.write_bytes(b"%PDF")
     accepted, rejected = app.check_uploads([small, big, odd, tmp_path / "gone.txt"], max_bytes=1024)
     assert accepted == [str(small)]
-    reasons = dict(rejected)
+    reasons = {s.path: s.reason for s in rejected}
     assert "limit" in reasons["b.md"] and "not one of" in reasons["c.pdf"] and "gone.txt" in reasons
     assert app.MAX_UPLOAD_BYTES == 20 * 1024 * 1024
 

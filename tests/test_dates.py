@@ -92,7 +92,7 @@ def test_bad_date_record_is_skipped_whole_and_the_rest_indexed(tmp_path, embedde
     ])
     report = read_paths([path])
     assert [a.doc_id for a in report.articles] == ["good"]
-    assert any("news.jsonl:2" in reason and "'published'" in reason for _, reason in report.skipped)
+    assert any("news.jsonl:2" in s.reason and "'published'" in s.reason for s in report.skipped)
     index_paths(tmp_path / "index", [path], embedder)
     assert set(IndexStore.load(tmp_path / "index").articles) == {"good"}
 

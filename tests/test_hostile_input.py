@@ -131,7 +131,7 @@ def test_bad_jsonl_lines_lose_nothing_else(tmp_path):
     report = read_paths([tmp_path])
     by_id = {a.doc_id: a for a in report.articles}
     assert sorted(by_id) == ["r0", "r1", "r3", "r4"] and by_id["r1"].text == "A later r1."
-    reasons = " | ".join(r for _, r in report.skipped)
+    reasons = " | ".join(s.reason for s in report.skipped)
     assert "feed.jsonl:3: not valid JSON" in reasons and "feed.jsonl:5: JSON nested too deeply" in reasons
     assert "duplicate doc_id 'r1'" in reasons
 
