@@ -102,7 +102,7 @@ def baseline_worker() -> None:
     store = assistant.store
     texts = [c.text for c in store.chunks.values()]
     embedder = assistant.embedder
-    vectors = np.asarray(embedder.encode(texts), dtype=np.float32)
+    vectors = np.asarray(embedder.embed(texts), dtype=np.float32)
     path = resolve_llm("qwen2.5-coder-0.5b")
     tokenizer = AutoTokenizer.from_pretrained(str(path))
     model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
@@ -113,7 +113,7 @@ def baseline_worker() -> None:
         if not question:
             continue
         t0 = time.perf_counter()
-        query = np.asarray(embedder.encode([question]), dtype=np.float32)[0]
+        query = np.asarray(embedder.embed([question]), dtype=np.float32)[0]
         top = np.argsort(-(vectors @ query))[:4]
         t1 = time.perf_counter()
         context = "\n\n".join(texts[i] for i in top)
