@@ -114,15 +114,37 @@ class OpenAIGenerator(Generator):
                         finish = "loop"
                         break
         except StreamCut as exc:
-            if finish is None:
+            if finish is None and pieces:
                 raise EmptyReplyError(f"{exc} after {len(pieces)} pieces; the partial reply was "
                                       "discarded") from exc
+            if finish is None:  # cut before any text: some servers (llama.cpp's) report errors
+                text, usage = self._reply_unstreamed(messages, max_new_tokens, exc)  # only unstreamed
+                if text:
+                    pieces.append(text)
+                    yield text
         finally:
             self.last_usage = {"prompt_tokens": int(usage.get("prompt_tokens") or 0),
                                "new_tokens": int(usage.get("completion_tokens") or len(pieces))}
         if not "".join(pieces).strip():
             raise EmptyReplyError(f"the model server at {self.api.base_url} sent a reply with no content "
                                   f"(model {self.model!r}, finish_reason {finish!r})")
+
+    def _reply_unstreamed(self, messages: list[Message], max_new_tokens: int,
+                          cut: StreamCut) -> tuple[str, dict[str, Any]]:
+        """Ask once more without streaming, after a stream that was cut before any text.
+
+        A server that fails inside a stream (a prompt past the context, in llama.cpp's server)
+        answers the same request unstreamed with its real error status, which is raised here
+        as the named error; a server that answers gives its reply and usage.
+        """
+        body = self.api.post_json("chat/completions", {**self._payload(messages, max_new_tokens),
+                                                       "stream": False})
+        try:
+            text = body["choices"][0]["message"].get("content") or ""
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise EmptyReplyError(f"{cut}, and the reply without streaming had no message") from exc
+        usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+        return str(text), usage
 
     @contextmanager
     def _open(self, messages: list[Message], max_new_tokens: int) -> Iterator[Iterator[dict[str, Any]]]:

@@ -8,6 +8,8 @@ The requested model name picks the behaviour, so one server covers every protoco
 - `busy` 429 (Retry-After: 1) then a reply; `quota` 429 (Retry-After: 3600); `flaky` 500 then a reply;
 - `overflow` two events, then an error event (context length);
 - `cut` three events, then the connection is cut (no `[DONE]`); `eof` ends without `[DONE]`;
+- `overlong` as llama.cpp's server with a prompt past its context: a stream that ends before any
+  text, and 400 context length for the same request unstreamed;
 - `slow` sleeps before answering; `stall` sends one event, then sleeps;
 - `empty` a stream with no content; `loop` one piece over and over;
 - `drip` a long reply, slowly: `sent` counts the events written before the reader left;
@@ -147,6 +149,8 @@ def _handler(server: StandIn) -> type[BaseHTTPRequestHandler]:
             if model == "strict" and set(payload) - STANDARD_FIELDS:
                 extra = sorted(set(payload) - STANDARD_FIELDS)[0]
                 return self._error(400, f"Unrecognized request argument supplied: {extra}")
+            if model == "overlong" and not payload.get("stream"):
+                return self._error(400, "Requested tokens (9000) exceed context window of 8192")
             if model == "slow":
                 time.sleep(server.delay)
             self._stream(model, payload)
@@ -164,6 +168,8 @@ def _handler(server: StandIn) -> type[BaseHTTPRequestHandler]:
         def _stream(self, model: str, payload: dict[str, Any]) -> None:
             self._start_stream()
             self._event(_chunk({"role": "assistant", "content": ""}))
+            if model == "overlong":
+                return self._end_stream()
             if model == "empty":
                 self._event(_chunk({}, "stop"))
                 self._event("[DONE]")

@@ -206,6 +206,13 @@ def test_a_stream_cut_mid_way_is_an_error_not_a_short_answer(server: StandIn) ->
         assert len(pieces) == 3
 
 
+def test_a_stream_that_ends_before_any_text_is_asked_unstreamed_for_the_real_error(server: StandIn) -> None:
+    with pytest.raises(ContextTooLongError, match="too long for the model's context"):
+        OpenAIGenerator("overlong", url=server.url).generate([{"role": "user", "content": "x"}], 8)
+    streamed, unstreamed = [p for path, _, p in server.requests if p.get("model") == "overlong"]
+    assert streamed["stream"] is True and unstreamed["stream"] is False
+
+
 def test_a_reply_slower_than_the_timeout_is_a_named_error(server: StandIn) -> None:
     server.delay = 6.0
     slow, stall = gen(server, "slow", timeout=0.3), gen(server, "stall", timeout=0.3)
