@@ -93,7 +93,7 @@ def export_env(overlay: Path = EXPORT_OVERLAY) -> dict[str, str]:
         version = importlib.metadata.version("transformers")
     except importlib.metadata.PackageNotFoundError:
         version = "0"
-    major_minor = tuple(int(part) for part in (version.split(".") + ["0"])[:2] if part.isdigit())
+    major_minor = tuple(int(part) for part in [*version.split("."), "0"][:2] if part.isdigit())
     if major_minor >= (5, 6):
         raise ModelConvertError(
             f"the OpenVINO export needs transformers <5.6 beside qa's transformers {version}, and "
