@@ -91,7 +91,8 @@ def _counted_noun(part: str) -> frozenset[str]:
     return frozenset(focus[:3])
 
 
-def _matches(query: CountQuery, counted: set[str], sentence_stems: set[str], events: set[str]) -> bool:
+def _matches(query: CountQuery, counted: set[str], sentence_stems: set[str],
+             events: set[str] | frozenset[str]) -> bool:
     """The figure counts X, the sentence has all of X's words, and the events near the figure fit."""
     if not counted & query.focus or not query.focus <= sentence_stems | counted:
         return False

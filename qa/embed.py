@@ -11,10 +11,14 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qa.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
 
 
 class Embedder(ABC):
@@ -53,11 +57,11 @@ class SentenceTransformerEmbedder(Embedder):
         self.path = resolve_embedding_model(model)
         self.name = _model_name(model)
         self.device = device
-        self._model = None
+        self._model: SentenceTransformer | None = None
         self._lock = threading.Lock()
 
     @property
-    def model(self):
+    def model(self) -> SentenceTransformer:
         """The loaded SentenceTransformer (loaded on first use)."""
         with self._lock:
             if self._model is None:
@@ -71,7 +75,10 @@ class SentenceTransformerEmbedder(Embedder):
                     raise ModelLoadError(
                         f"cannot load embedding model {self.path!r}: {exc}"
                     ) from exc
-                self.dimension = int(self._model.get_embedding_dimension())
+                dimension = self._model.get_embedding_dimension()
+                if dimension is None:  # sentence-transformers knows no output size for the model
+                    raise ModelLoadError(f"embedding model {self.path!r} does not state its dimension")
+                self.dimension = int(dimension)
         return self._model
 
     def load(self) -> SentenceTransformerEmbedder:

@@ -42,10 +42,10 @@ class OpenAIEmbedder(Embedder):
         if not url:
             raise ServerError("served embeddings need the server's address: set QA_EMBED_URL to its base "
                               "URL ending in /v1")
-        extra = {k: v for k, v in (("retries", retries), ("backoff", backoff)) if v is not None}
         self.api = ServedAPI(url, api_key if api_key is not None else settings.embed_api_key,
                              timeout=timeout or settings.llm_timeout, what="embedding server",
-                             key_env="QA_EMBED_API_KEY", url_env="QA_EMBED_URL", **extra)
+                             key_env="QA_EMBED_API_KEY", url_env="QA_EMBED_URL", retries=retries,
+                             backoff=backoff)
         self._model = model or settings.embed_model or None
         self.batch_size = max(1, int(batch_size))
         self.concurrency = max(1, int(concurrency))

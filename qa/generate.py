@@ -20,6 +20,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from functools import lru_cache
+from typing import Any
 
 from qa.errors import ModelLoadError
 
@@ -101,6 +102,10 @@ class Generator(ABC):
         """The whole reply as one string."""
         return "".join(self.stream(messages, max_new_tokens))
 
+    def load(self) -> Generator:
+        """Load the model now (backends that load lazily override this; the rest have nothing to load)."""
+        return self
+
 
 def _stop_on_loops(input_ids, scores, **kwargs):
     """Stop a degenerate loop: one token 8 times running, or a token pair 6 times running."""
@@ -115,7 +120,7 @@ def _stop_on_loops(input_ids, scores, **kwargs):
 
 
 @lru_cache(maxsize=8)
-def _cache_name(model_class: type) -> str:
+def _cache_name(model_class: type[Any]) -> str:
     """What a model class calls its attention cache, in arguments and outputs: `cache` in
     recent transformers (which deprecates `past_key_values`, with a logged warning), else
     `past_key_values`. Read once per class, not per answer."""
@@ -139,8 +144,10 @@ class TransformersGenerator(Generator):
         # at another scale than a full prefill (it broke the answers): float32 only.
         self.prefix_cache = ((prefix_cache_setting() if prefix_cache is None else prefix_cache)
                              and self.precision == "float32")
-        self._model = None
-        self._tokenizer = None
+        # transformers' model and tokenizer once loaded (typed Any: a PreTrainedModel, or the
+        # nn.Module quantize_dynamic returns; an AutoTokenizer of whichever class).
+        self._model: Any | None = None
+        self._tokenizer: Any | None = None
         self._prefixes: dict[str, tuple] = {}  # system prompt -> (its token ids, its KV cache)
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
@@ -173,7 +180,15 @@ class TransformersGenerator(Generator):
                 raise ModelLoadError(f"cannot load language model {path!s}: {exc}") from exc
         return self
 
-    def _cached_prefix(self, messages: list[Message], input_ids):
+    def _loaded(self) -> tuple[Any, Any]:
+        """(tokenizer, model), loaded first if needed."""
+        self.load()
+        tokenizer, model = self._tokenizer, self._model
+        if tokenizer is None or model is None:  # load() sets both or raises
+            raise ModelLoadError(f"language model {self.name} is not loaded")
+        return tokenizer, model
+
+    def _cached_prefix(self, tokenizer: Any, model: Any, messages: list[Message], input_ids):
         """A copy of the KV cache of the system message when its tokens begin `input_ids`, else None.
 
         Computed once per distinct system prompt (there are two: answering and rewriting);
@@ -186,10 +201,11 @@ class TransformersGenerator(Generator):
         if key not in self._prefixes:
             if len(self._prefixes) >= 8:
                 self._prefixes.clear()
-            ids = self._tokenizer.apply_chat_template(messages[:1], add_generation_prompt=False,
-                                                      return_tensors="pt", return_dict=True)["input_ids"]
+            ids = tokenizer.apply_chat_template(messages[:1], add_generation_prompt=False,
+                                                return_tensors="pt", return_dict=True)["input_ids"]
+            model_class: type = type(model)
             with torch.inference_mode():
-                cache = getattr(self._model(input_ids=ids, use_cache=True), _cache_name(type(self._model)))
+                cache = getattr(model(input_ids=ids, use_cache=True), _cache_name(model_class))
             self._prefixes[key] = (ids, cache)
         ids, cache = self._prefixes[key]
         n = ids.shape[1]
@@ -198,11 +214,11 @@ class TransformersGenerator(Generator):
         return copy.deepcopy(cache)
 
     def stream(self, messages: list[Message], max_new_tokens: int = 160) -> Iterator[str]:
-        self.load()
+        tokenizer, model = self._loaded()
+        model_class: type = type(model)
         import torch
         from transformers import TextIteratorStreamer
 
-        tokenizer, model = self._tokenizer, self._model
         inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True,
                                                return_tensors="pt", return_dict=True)
         streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
@@ -224,13 +240,13 @@ class TransformersGenerator(Generator):
                     model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                    streamer=streamer, pad_token_id=tokenizer.eos_token_id,
                                    stopping_criteria=[stop],
-                                   **({_cache_name(type(model)): past} if past is not None else {}))
+                                   **({_cache_name(model_class): past} if past is not None else {}))
             except BaseException as exc:
                 errors.append(exc)
                 streamer.end()
 
         with self._run_lock:
-            past = self._cached_prefix(messages, inputs["input_ids"])
+            past = self._cached_prefix(tokenizer, model, messages, inputs["input_ids"])
             worker = threading.Thread(target=run, args=(past,), daemon=True)
             worker.start()
             try:

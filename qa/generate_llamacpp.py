@@ -16,6 +16,7 @@ import codecs
 import os
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 from qa.errors import ModelLoadError
 from qa.generate import Generator, Message, is_looping, threads_setting
@@ -46,8 +47,9 @@ class LlamaCppGenerator(Generator):
         self.name = f"{llm_display_name(self.spec)} (llama.cpp)"
         self.threads = threads_setting(threads)
         self.n_ctx = n_ctx
-        self._llm = None
-        self._formatter = None
+        # llama_cpp.Llama and its Jinja2ChatFormatter once loaded (llama-cpp-python is untyped).
+        self._llm: Any | None = None
+        self._formatter: Any | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
 
@@ -88,15 +90,23 @@ class LlamaCppGenerator(Generator):
                 raise ModelLoadError(f"cannot load language model {path!s} with llama.cpp: {exc}") from exc
         return self
 
+    def _loaded(self) -> tuple[Any, Any]:
+        """(the model, its chat formatter), loaded first if needed."""
+        self.load()
+        llm, formatter = self._llm, self._formatter
+        if llm is None or formatter is None:  # load() sets both or raises
+            raise ModelLoadError(f"language model {self.name} is not loaded")
+        return llm, formatter
+
     def prompt_tokens(self, messages: list[Message]) -> list[int]:
         """The chat, rendered with the model's own template, as token ids (no extra BOS)."""
-        self.load()
-        prompt = self._formatter(messages=messages).prompt
-        return self._llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        llm, formatter = self._loaded()
+        prompt = formatter(messages=messages).prompt
+        return llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
     def stream(self, messages: list[Message], max_new_tokens: int = 160) -> Iterator[str]:
         tokens = self.prompt_tokens(messages)
-        llm = self._llm
+        llm, _ = self._loaded()  # loaded already by prompt_tokens
         if len(tokens) + max_new_tokens > self.n_ctx:
             raise ModelLoadError(f"the prompt is {len(tokens):,} tokens; with {max_new_tokens} new "
                                  f"tokens it exceeds the {self.n_ctx:,}-token context")

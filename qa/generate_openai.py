@@ -67,9 +67,9 @@ class OpenAIGenerator(Generator):
         if not url:
             raise ServerError("the openai backend needs the server's address: set QA_LLM_URL (or "
                               "--llm-url) to its base URL ending in /v1, e.g. http://127.0.0.1:8000/v1")
-        extra = {k: v for k, v in (("retries", retries), ("backoff", backoff)) if v is not None}
         self.api = ServedAPI(url, api_key if api_key is not None else settings.llm_api_key,
-                             timeout=timeout or settings.llm_timeout, **extra)
+                             timeout=timeout or settings.llm_timeout, retries=retries,
+                             backoff=backoff)
         self.model = model or settings.llm_model or None
         self.name = f"{self.model or 'served model'} (openai)"
         self._extras = dict(OPTIONAL_FIELDS)

@@ -25,6 +25,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from qa.errors import ModelLoadError
 from qa.generate import Generator, Message, TransformersGenerator, is_looping, threads_setting
@@ -113,7 +114,7 @@ def make_openvino_generator(model: str | None = None, precision: str | None = No
 class _TokenStreamer:
     """Receives generated token ids from the pipeline and hands them to the reader's queue."""
 
-    def __init__(self, base: type, status: object, prompt_ids: list[int], max_new: int) -> None:
+    def __init__(self, base: type, status: Any, prompt_ids: list[int], max_new: int) -> None:
         self.ids = list(prompt_ids)
         self.new = 0
         self.queue: queue.Queue = queue.Queue()
@@ -153,9 +154,9 @@ class OpenVINOGenerator(Generator):
         self.threads = threads_setting(threads)
         self.hint = os.environ.get("QA_OV_HINT", "").strip().lower() or DEFAULT_INFERENCE_HINT
         self.path: Path | None = None
-        self._pipe = None
-        self._tokenizer = None
-        self._ov = None
+        self._pipe: Any = None  # openvino_genai.LLMPipeline (untyped) once loaded
+        self._tokenizer: Any = None
+        self._ov: Any = None  # (openvino, openvino_genai) once loaded
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
 
@@ -174,7 +175,7 @@ class OpenVINOGenerator(Generator):
                 import openvino_genai
                 from transformers import AutoTokenizer
 
-                props = {"INFERENCE_NUM_THREADS": self.threads}
+                props: dict[str, int | str] = {"INFERENCE_NUM_THREADS": self.threads}
                 if self.hint in ("f32", "bf16", "f16"):
                     props["INFERENCE_PRECISION_HINT"] = self.hint
                 self._pipe = openvino_genai.LLMPipeline(str(path), "CPU", **props)

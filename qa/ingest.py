@@ -149,8 +149,10 @@ def _html_to_article(html: str, doc_id: str, path: str) -> Article:
         doc = trafilatura.bare_extraction(html, with_metadata=True, favor_precision=True)
     except Exception as exc:  # the parser's own failures on malformed pages
         raise UnreadableFileError(f"{path}: the HTML could not be parsed ({type(exc).__name__})") from exc
+    if isinstance(doc, dict):  # only with as_dict=True, which is not asked for
+        doc = None
     text = clean_text(doc.text or "") if doc is not None else ""
-    if not text:
+    if doc is None or not text:
         raise EmptyFileError(f"{path}: no article text found in the HTML")
     title = clean_text(doc.title or "")
     if title and text.startswith(title):

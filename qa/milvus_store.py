@@ -33,6 +33,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +47,7 @@ _SHORT_MAX = 4_096
 _WRITE_ROWS = 2_000  # rows per insert call (a gRPC message stays well under its size limit)
 _FETCH_MAX = 16_384  # Milvus's cap on limit (topk)
 _INTENT = ".milvus-new-"  # + collection name: a build that has not committed yet
-_clients: dict[tuple[str, str], object] = {}
+_clients: dict[tuple[str, str], Any] = {}  # pymilvus.MilvusClient (untyped)
 _clients_lock = threading.Lock()
 
 

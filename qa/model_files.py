@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib
 import importlib.metadata
 import json
 import os
@@ -511,9 +512,8 @@ def _convert_gguf(gguf: Path, out: Path, progress: bool = True) -> None:
             f"converting a GGUF model needs torch, transformers, gguf and accelerate: {exc}"
         ) from exc
     bars_were_on = hf_logging.is_progress_bar_enabled()
-    gguf_utils = sys.modules.get("transformers.modeling_gguf_pytorch_utils")
-    if gguf_utils is None:
-        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    # transformers' GGUF loader (the loaded module if transformers imported it); its tqdm is patched.
+    gguf_utils: Any = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
     gguf_tqdm = getattr(gguf_utils, "tqdm", None)
     if not progress:
         hf_logging.disable_progress_bar()
@@ -525,7 +525,9 @@ def _convert_gguf(gguf: Path, out: Path, progress: bool = True) -> None:
             gguf.parent, gguf_file=gguf.name, dtype=torch.float32
         )
         # A GGUF-loaded model refuses save_pretrained ("not serializable") otherwise.
-        model.hf_quantizer = None
+        # transformers declares no `hf_quantizer` on the model class; nn.Module's __getattr__ types
+        # it as a Tensor or Module.
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(out)

@@ -117,13 +117,13 @@ class ServedAPI:
     """
 
     def __init__(self, base_url: str, api_key: str | None = None, timeout: float | None = None,
-                 retries: int = DEFAULT_RETRIES, backoff: float = DEFAULT_BACKOFF,
+                 retries: int | None = None, backoff: float | None = None,
                  what: str = "model server", key_env: str = "QA_LLM_API_KEY",
                  url_env: str = "QA_LLM_URL") -> None:
         self.base_url = normalise_base_url(base_url)
         self.timeout = float(timeout or DEFAULT_TIMEOUT)
-        self.retries = max(0, int(retries))
-        self.backoff = backoff
+        self.retries = max(0, int(DEFAULT_RETRIES if retries is None else retries))
+        self.backoff = DEFAULT_BACKOFF if backoff is None else backoff
         self.what, self.key_env, self.url_env = what, key_env, url_env
         self._key = (api_key or "").strip() or None
         headers = {"Accept": "application/json"}

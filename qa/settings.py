@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 SEED_DIR = PACKAGE_DIR / "seeds"
@@ -84,7 +85,7 @@ class Settings:
     milvus_uri: str | None = None  # None: QA_MILVUS_URI, else milvus.db in the index folder
 
     @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
+    def from_env(cls, **overrides: Any) -> Settings:
         """Defaults, then QA_* variables, then non-None `overrides`."""
         base = cls(
             embed_model=os.environ.get("QA_EMBED_MODEL") or None,

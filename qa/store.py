@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -55,6 +56,9 @@ from qa.errors import (
 from qa.lock import LOCK_TIMEOUT_S, Notify, hold
 from qa.records import Article, Chunk
 from qa.settings import VECTOR_STORES, VectorStoreSettings
+
+if TYPE_CHECKING:
+    from qa.lexical import BM25Index
 
 FORMAT_VERSION = 1
 _FILES = ("manifest.json", "articles.jsonl", "chunks.jsonl", "vectors.faiss")
@@ -208,7 +212,7 @@ class IndexStore:
         self.chunks = chunks
         self.vectors = vectors  # the FAISS index; None when Milvus holds the vectors
         self.milvus = milvus  # a qa.milvus_store.MilvusVectors, or None
-        self._bm25 = None
+        self._bm25: BM25Index | None = None
         self._write_prepared = False
         self._checkpoints: set[str] = set()  # saved blocks of large articles, dropped once committed
 

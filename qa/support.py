@@ -179,7 +179,8 @@ def evidence_of(sentence: str) -> Evidence:
 
 def _clause_polarity(tokens: list[tuple[str, str, float | None]]) -> list[tuple[frozenset[str], bool]]:
     """(content stems, negated) of each comma- or conjunction-separated clause."""
-    out, current = [], []
+    out: list[tuple[frozenset[str], bool]] = []
+    current: list[tuple[str, str, float | None]] = []
     for token in [*tokens, (",", ",", None)]:
         if token[1] in CLAUSE_BOUNDARIES:
             if current:

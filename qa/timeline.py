@@ -16,7 +16,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from qa.accounts import count_queries, reported_figures
+from qa.accounts import CountQuery, Figure, count_queries, reported_figures
 from qa.dates import describe, resolve_window, strip_relative
 from qa.records import Account, Answer, Citation, Hit
 from qa.support import EVENT_GROUPS
@@ -93,7 +93,7 @@ def _near(sentence: str, amount: str, before: int = 4, after: int = 5) -> set[st
     return {w for _, w in spans[max(0, i - before): i + after + 1]}
 
 
-def _figures(question: str, query, hits: list[Hit]) -> list[tuple[int, object, int]]:
+def _figures(question: str, query: CountQuery, hits: list[Hit]) -> list[tuple[int, Figure, int]]:
     """(passage, figure, closeness) for the figures of X in passages about the question's names.
 
     Closeness counts the question's qualifier ('missing', or a word of its event group; when any
@@ -103,7 +103,7 @@ def _figures(question: str, query, hits: list[Hit]) -> list[tuple[int, object, i
     names = _names(question)
     qualifier = _qualifier(question, query.focus)
     group = _EVENT_OF.get(qualifier)
-    out = []
+    out: list[tuple[int, Figure, int]] = []
     for figure in reported_figures(query, hits, require_source=False, any_events=True):
         hit = hits[figure.passage]
         about = {stem(w.lower()) for w in words(f"{hit.title} {hit.text}")}

@@ -334,7 +334,7 @@ def articles_html(manifest_articles: Mapping[str, Mapping[str, Any]],
         head = html.escape(title) if title else f"<code>{html.escape(doc_id)}</code>"
         preview = ""
         article = texts.get(doc_id)
-        if not title and getattr(article, "text", ""):
+        if not title and article is not None and getattr(article, "text", None):
             preview = f'<div class="preview">{html.escape(_short(article.text, 110))}</div>'
         elif title:
             preview = f'<div class="preview"><code>{html.escape(doc_id)}</code></div>'
@@ -595,7 +595,7 @@ def build_app(assistant: Assistant | None = None, settings: Settings | None = No
             "concurrency_limit": ANSWER_CONCURRENCY, "concurrency_id": "answer",
             "show_progress": "hidden",
         }
-        asked = [question.submit(**ask_io), ask.click(**ask_io)]
+        asked: list[dict[str, Any]] = [question.submit(**ask_io), ask.click(**ask_io)]  # Dependency: a dict
         stop.click(h.stop, [chat_state], [chatbot, chat_state], cancels=asked, queue=False)
         cleared = [chatbot, chat_state, history_state, passages, timings]
         new_chat.click(h.clear, None, cleared, queue=False)

@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from qa.chunk import sentence_spans
 from qa.errors import QAError
@@ -180,7 +181,7 @@ def load_rgb(path: str | Path, limit: int | None = 50, seed: int = 0,
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise QAError(f"cannot read RGB file {path}: {exc.strerror or exc}") from exc
-    rows = []
+    rows: list[tuple[str, dict[str, Any]]] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

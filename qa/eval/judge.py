@@ -194,7 +194,7 @@ def judge_check(cases: Sequence[JudgeCase] | None = None, seed: int = 0,
     cases = list(load_judge_cases() if cases is None else cases)
     for case in cases:
         case.predicted = supported(case.sentence, [case.passage], judge)
-    tp = sum(c.supported and c.predicted for c in cases)
+    tp = sum(c.supported and bool(c.predicted) for c in cases)
     fp = sum((not c.supported) and bool(c.predicted) for c in cases)
     fn = sum(c.supported and not c.predicted for c in cases)
     tn = sum((not c.supported) and not c.predicted for c in cases)

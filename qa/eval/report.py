@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from qa.eval.judge import JudgeCheck
 from qa.eval.metrics import Metric
@@ -122,7 +123,7 @@ def _cells(metric: Metric) -> tuple[str, str, str]:
     return f"{metric.value:.2f}s", f"[{metric.low:.2f}, {metric.high:.2f}]", str(metric.n)
 
 
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
+def _table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(row: tuple[str, ...]) -> str:
@@ -133,7 +134,7 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
 
 
 def _check_rows(run: EvalRun) -> list[tuple[str, ...]]:
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for label, draft_key, final_key in CHECK_PAIRS:
         if draft_key in run.metrics and final_key in run.metrics:
             draft, final = _cells(run.metrics[draft_key]), _cells(run.metrics[final_key])
@@ -174,7 +175,7 @@ def judge_summary(check: JudgeCheck) -> str:
 
 # ---- Markdown ----------------------------------------------------------------------------------------
 
-def _md_table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
+def _md_table(rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
     def esc(cell: str) -> str:
         return str(cell).replace("|", "\\|").replace("\n", " ")
 
@@ -204,7 +205,8 @@ def render_markdown(run: EvalRun, chart: str | None = "metrics.png", failures: i
     out += [f"- **{k}**: `{meta[k]}`" for k in keys if meta.get(k) not in (None, "")]
     if chart:
         out += ["", f"![metrics with 95% intervals]({chart})"]
-    rows = [(run.metrics[k].name, *_cells(run.metrics[k])) for k in CHECK_KEYS if k in run.metrics]
+    rows: list[tuple[str, ...]] = [(run.metrics[k].name, *_cells(run.metrics[k])) for k in CHECK_KEYS
+                                   if k in run.metrics]
     if rows:
         out += ["", "## The citation check: draft vs final", "",
                 *_md_table(rows, ("metric", "value", "95% CI", "n")), "",
@@ -246,7 +248,7 @@ def render_markdown(run: EvalRun, chart: str | None = "metrics.png", failures: i
 
 # ---- PNG ---------------------------------------------------------------------------------------------
 
-def _valid(m: Metric | None) -> bool:
+def _valid(m: Metric | None) -> TypeGuard[Metric]:
     return m is not None and m.n > 0 and not math.isnan(m.value)
 
 
@@ -318,7 +320,8 @@ def render_chart(run: EvalRun, path: Path) -> Path:
             point(ax, d, y + 0.14, 100, "%", "tab:gray", hollow=True, offset=4)
         if _valid(f):
             point(ax, f, y - 0.14, 100, "%", "tab:blue", offset=-10)
-        labels.append((y, f"{label} (n={(f or d).n})"))
+        n = f.n if f is not None else d.n if d is not None else 0  # one of them is valid
+        labels.append((y, f"{label} (n={n})"))
     if labels:
         ax.set_yticks([y for y, _ in labels], [text for _, text in labels], fontsize=8)
         ax.set_ylim(-0.7, rows - 0.3)
