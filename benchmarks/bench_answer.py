@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_answer.py [--questions N] [--llm-model NAME[,NAME]]
         [--llm-backend transformers,openvino:int8,openvino:int4,llama.cpp] [--baseline]
         [--threads 1,2] [--passages 3,4]
-        [--max-new-tokens 64,96] [--precision float32,int8] [--prefix-cache 1,0]
+        [--max-new-tokens 64,96] [--precision float32,int8] [--prefix-cache 1,0] [--ov-hint f32,bf16]
         [--load N] [--cold-runs 3]
 
 Every comma list is a set of variants; the benchmark runs every combination
@@ -47,7 +47,7 @@ FACTS = ROOT / "qa" / "eval" / "data" / "seed_facts.jsonl"
 KNOBS = {"llm_model": "QA_LLM_MODEL", "llm_backend": "QA_LLM_BACKEND", "threads": "QA_THREADS",
          "passages": "QA_PASSAGES",
          "max_new_tokens": "QA_MAX_NEW_TOKENS", "precision": "QA_LLM_PRECISION",
-         "prefix_cache": "QA_PREFIX_CACHE"}
+         "prefix_cache": "QA_PREFIX_CACHE", "ov_hint": "QA_OV_HINT"}
 
 
 def peak_rss_mb() -> float:
@@ -223,6 +223,8 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", default=None, help="comma list of QA_MAX_NEW_TOKENS values")
     parser.add_argument("--precision", default=None, help="comma list of QA_LLM_PRECISION values")
     parser.add_argument("--prefix-cache", default=None, help="comma list of QA_PREFIX_CACHE values (1, 0)")
+    parser.add_argument("--ov-hint", default=None,
+                        help="comma list of QA_OV_HINT values (f32, bf16): OpenVINO's compute precision")
     parser.add_argument("--cold-runs", type=int, default=3, help="0: no cold starts at all")
     parser.add_argument("--load", type=int, default=0, help="busy-looping processes meanwhile")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer.json")
@@ -241,7 +243,8 @@ def main() -> None:
              "threads": parse_list(args.threads, int),
              "passages": parse_list(args.passages, int),
              "max_new_tokens": parse_list(args.max_new_tokens, int),
-             "precision": parse_list(args.precision), "prefix_cache": parse_list(args.prefix_cache, int)}
+             "precision": parse_list(args.precision), "prefix_cache": parse_list(args.prefix_cache, int),
+             "ov_hint": parse_list(args.ov_hint)}
     variants = [dict(zip(lists, combo, strict=True)) for combo in itertools.product(*lists.values())]
     names = [label(v) for v in variants]
     envs = [variant_env(base, v) for v in variants]
@@ -287,7 +290,8 @@ def main() -> None:
                 print(f"q{q + 1} {names[j]}: {r['total']:.2f} s"
                       + (" (plain generate)" if r.get("baseline") else "")
                       + (f" (prefill {r['prefill']:.2f}, decode {r['decode']:.2f}, "
-                         f"{r['new_tokens']} tokens)" if "prefill" in r else " (abstained early)"),
+                         f"{r['new_tokens']} tokens)" if "prefill" in r
+                         else "" if r.get("baseline") else " (abstained early)"),
                       file=sys.stderr)
         for proc in workers:
             proc.stdin.close()
