@@ -40,6 +40,8 @@ import numpy as np
 from qa.errors import IndexCorruptError, VectorStoreUnavailableError
 from qa.records import Article, Chunk
 
+log = logging.getLogger(__name__)
+
 MILVUS = "milvus"
 LITE_FILE = "milvus.db"  # the default Milvus Lite file, inside the index folder
 _TEXT_MAX = 65_535
@@ -78,6 +80,7 @@ def client(uri: str, token: str = ""):
         if is_lite(uri):
             Path(uri).parent.mkdir(parents=True, exist_ok=True)
             _check_lite_lock(uri)
+            remove_torn_lite_indexes(Path(uri))
             # The in-process Lite server logs a traceback for RPCs it does not implement (pymilvus
             # probes AllocTimestamp after create_index); the client gets the error either way.
             logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
@@ -87,6 +90,24 @@ def client(uri: str, token: str = ""):
             raise VectorStoreUnavailableError(f"cannot open {where}: {_reason(exc)}") from exc
         _clients[key] = made
         return made
+
+
+def remove_torn_lite_indexes(folder: Path) -> list[Path]:
+    """Delete the empty index files a killed Milvus Lite writer can leave; return them.
+
+    Lite records a new segment's data file before it writes the segment's index files, so a
+    SIGKILL between the two leaves a zero-byte `indexes/*.idx` or `*.sidx` that makes every
+    later load fail ("File is too small: 0"). Index files are derived from the segment data,
+    and Lite rebuilds a missing one when the collection loads; data files are never touched.
+    Call it only while no process has the Lite file open.
+    """
+    torn = [path for path in folder.glob("collections/*/partitions/*/indexes/*")
+            if path.is_file() and path.stat().st_size == 0]
+    for path in torn:
+        path.unlink()
+        log.warning("removed the empty Milvus Lite index file %s (left by a killed writer; "
+                    "rebuilt on load)", path)
+    return torn
 
 
 def _check_lite_lock(uri: str) -> None:

@@ -353,3 +353,20 @@ def test_sigkill_mid_upsert_leaves_a_committed_state_and_resumes(tmp_path):
         milvus_store.release(lite_file(index_dir))
     print(f"\nmilvus kill test: {runs} runs, committed batches reached {outcomes} of {len(states) - 1}, "
           f"full run {work:.2f}s")
+
+
+def test_an_empty_index_file_left_by_a_killed_writer_is_rebuilt_on_load(tmp_path):
+    """A SIGKILL between a segment's data file and its index files leaves a zero-byte index file
+    (seen in the kill test); the next open removes it, Milvus Lite rebuilds it, nothing is lost."""
+    index_dir = tmp_path / "index"
+    make_corpus(tmp_path / "a", 12, version=1, seed=3)
+    index_paths(index_dir, [tmp_path / "a"], HashingEmbedder(), store_settings=MILVUS)
+    before = _state(index_dir)
+    milvus_store.release(lite_file(index_dir))
+    indexes = sorted(Path(lite_file(index_dir)).glob("collections/*/partitions/*/indexes/*"))
+    assert indexes, "Milvus Lite wrote no index files to tear"
+    indexes[0].write_bytes(b"")
+    assert milvus_store.remove_torn_lite_indexes(Path(lite_file(index_dir))) == [indexes[0]]
+    indexes[0].write_bytes(b"")  # torn again: now the normal open path must repair it
+    assert _state(index_dir) == before
+    assert indexes[0].stat().st_size > 0
