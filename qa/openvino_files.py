@@ -83,10 +83,15 @@ def overlay_install_command(target: Path = EXPORT_OVERLAY) -> str:
             + " ".join(EXPORT_OVERLAY_PINS))
 
 
+def has_overlay(overlay: Path = EXPORT_OVERLAY) -> bool:
+    """Whether the export overlay folder holds its transformers."""
+    return (overlay / "transformers").is_dir()
+
+
 def check_overlay(overlay: Path = EXPORT_OVERLAY) -> None:
     """Raise ModelConvertError, with the command that fixes it, when qa's transformers is 5.6 or
     newer (too new for optimum-intel) and the export overlay folder is missing."""
-    if (overlay / "transformers").is_dir():
+    if has_overlay(overlay):
         return
     try:
         version = importlib.metadata.version("transformers")
@@ -103,7 +108,7 @@ def export_env(overlay: Path = EXPORT_OVERLAY) -> dict[str, str]:
     """The export child's environment: offline, with the overlay folder (when there is one)
     first on its path."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    if (overlay / "transformers").is_dir():
+    if has_overlay(overlay):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(overlay), env.get("PYTHONPATH", "")) if p)
     return env
 
@@ -120,7 +125,7 @@ def is_complete(folder: Path) -> bool:
 
 def _versions() -> dict[str, str]:
     """The exporter's package versions (the overlay's transformers when there is one)."""
-    paths = [str(EXPORT_OVERLAY), *sys.path] if (EXPORT_OVERLAY / "transformers").is_dir() else sys.path
+    paths = [str(EXPORT_OVERLAY), *sys.path] if has_overlay() else sys.path
     out = {}
     for name in (*CONVERT_PACKAGES, "transformers"):
         found = next(iter(importlib.metadata.distributions(name=name, path=paths)), None)
