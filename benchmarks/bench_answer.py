@@ -96,7 +96,7 @@ def baseline_worker() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from qa.api import Assistant
-    from qa.model_files import resolve_llm
+    from qa.models.model_files import resolve_llm
 
     assistant = Assistant()
     store = assistant.store

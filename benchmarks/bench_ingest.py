@@ -38,9 +38,9 @@ def main() -> None:
     corpus.write_text("\n".join(json.dumps({"id": f"p{i}", "text": t}) for i, t in enumerate(paragraphs)))
 
     from qa.api import shared_embedder
-    from qa.chunk import ChunkSettings, chunk_article
-    from qa.indexer import index_paths
-    from qa.store import IndexStore
+    from qa.ingest.chunk import ChunkSettings, chunk_article
+    from qa.store.index_store import IndexStore
+    from qa.store.indexer import index_paths
 
     embedder = shared_embedder().load()
     embedder.embed(["warm up"])

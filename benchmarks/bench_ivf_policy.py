@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/bench_ivf_policy.py [--n 1000000] [--lists-per-sqrt 2,4,8]
         [--nprobe-fractions 0.02,0.04,0.06,0.08,0.12,0.17] [--queries 200]
 
-The evidence for `qa.vector_index.Policy`: for each `lists_per_sqrt` it builds the float16 IVF
-index `qa.vector_index.build_ivf` makes (same training rule), then times single queries (k=30)
-through `qa.vector_index.search`, as `retrieve` asks, at each nprobe as a share of nlist, and
+The evidence for `qa.store.vector_index.Policy`: for each `lists_per_sqrt` it builds the float16 IVF
+index `qa.store.vector_index.build_ivf` makes (same training rule), then times single queries (k=30)
+through `qa.store.vector_index.search`, as `retrieve` asks, at each nprobe as a share of nlist, and
 measures recall@10 against exact search. Vectors and queries are bench_retrieval's synthetic,
 MiniLM-calibrated ones (same seeds). Wall and thread-CPU p50 / p95 are both reported. A query
 scanning `Policy.parallel_scan_min` vectors or more is split over all threads by `search`; its
@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
 
-    from qa import vector_index
+    from qa.store import vector_index
 
     n = args.n
     log(f"n={n:,}: generating vectors (bench_retrieval's clustered set, seed {n})")

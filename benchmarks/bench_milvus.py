@@ -6,14 +6,14 @@ passage; and BM25 kept in qa (bm25s) against Milvus's own full-text search and i
 
 Dense: the synthetic 384-d vectors of bench_retrieval.py (calibrated on MiniLM), queries near
 stored passages, single queries of k=30 as `retrieve` asks. FAISS is the index
-`qa.vector_index` picks for the size; Milvus is a Milvus Lite file written and searched through
-`qa.milvus_store.MilvusVectors` (the code `IndexStore` runs: rows with passage text and
+`qa.store.vector_index` picks for the size; Milvus is a Milvus Lite file written and searched through
+`qa.store.milvus.MilvusVectors` (the code `IndexStore` runs: rows with passage text and
 metadata, upserts of 2,000 rows, the `id < next_chunk_id` filter and the live-id check on every
 search). recall@10 is against exact search. Bytes per passage: the FAISS file, or the Milvus
 Lite folder (vectors, text and metadata), divided by n.
 
 Lexical: SQuAD 2.0 dev paragraphs as passages and their answerable questions; hit@5 is the
-question's own paragraph among the first 5. bm25s is `qa.lexical.BM25Index` (qa's stemmed
+question's own paragraph among the first 5. bm25s is `qa.store.bm25.BM25Index` (qa's stemmed
 tokeniser); Milvus is a BM25 function over a VARCHAR field (Milvus Lite's standard analyzer
 with qa's stop words; Lite has no stemmer). Hybrid: MiniLM vectors of the same paragraphs,
 qa's fusion (exact dense top 30 + bm25s top 30, RRF k=60) against Milvus `hybrid_search` with
@@ -92,8 +92,9 @@ def folder_bytes(path: Path) -> int:
 
 
 def bench_dense(n: int, args, vocab: list[str]) -> dict:
-    from qa import milvus_store, vector_index
     from qa.records import Article, Chunk
+    from qa.store import milvus as milvus_store
+    from qa.store import vector_index
 
     log(f"n={n:,}: vectors, texts")
     vectors = clustered_vectors(n, seed=n)
@@ -180,10 +181,10 @@ def bench_dense(n: int, args, vocab: list[str]) -> dict:
 def bench_lexical(args) -> dict:
     from pymilvus import AnnSearchRequest, DataType, Function, FunctionType, MilvusClient, RRFRanker
 
-    from qa import milvus_store
     from qa.api import shared_embedder
-    from qa.lexical import BM25Index
-    from qa.retrieve import fuse
+    from qa.search.retrieve import fuse
+    from qa.store import milvus as milvus_store
+    from qa.store.bm25 import BM25Index
     from qa.text import STOPWORDS
 
     data = json.loads(SQUAD_FILE.read_text(encoding="utf-8"))["data"]

@@ -127,7 +127,7 @@ import time; t0 = time.perf_counter()
 import json, sys
 from pathlib import Path
 from qa.api import shared_embedder
-from qa.indexer import index_paths
+from qa.store.indexer import index_paths
 from qa.settings import SEED_DIR
 t1 = time.perf_counter()
 embedder = shared_embedder().load(); embedder.embed(["warm up"])
@@ -250,7 +250,7 @@ def main() -> None:
     ensure_peer_venv(args.peer_venv, args.skip_install)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from qa.eval.facts import load_facts, sample
-    from qa.model_files import resolve_embedding_model, resolve_llm
+    from qa.models.model_files import resolve_embedding_model, resolve_llm
     from qa.settings import SEED_DIR, Settings
 
     settings = Settings.from_env()
@@ -283,8 +283,8 @@ def main() -> None:
     # 2. both pipelines warm, side by side
     from qa.api import Assistant, shared_embedder
     from qa.eval.runner import EvidenceLocator, run_eval, score_answer, summarize  # noqa: F401
-    from qa.indexer import index_paths
     from qa.records import Answer
+    from qa.store.indexer import index_paths
 
     peer = PeerServer([peer_py, str(RUN_PEER), "serve", "--llm-path", llm_path, *peer_common], env,
                       work / "peer.log")

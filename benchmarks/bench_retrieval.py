@@ -1,5 +1,5 @@
 """Retrieval latency and recall at 10k / 100k / 1M passages: exact flat search against the index
-`qa.vector_index` chooses by size, plus the full hybrid `retrieve()` path.
+`qa.store.vector_index` chooses by size, plus the full hybrid `retrieve()` path.
 
     .venv/bin/python benchmarks/bench_retrieval.py [--sizes 10000,100000,1000000] [--queries 200]
 
@@ -166,7 +166,7 @@ def recall_at_10(approx: np.ndarray, exact: np.ndarray) -> float:
 def bench_dense(n: int, args, uniform: bool = False) -> dict:
     import faiss
 
-    from qa import vector_index
+    from qa.store import vector_index
 
     label = "uniform" if uniform else "clustered"
     log(f"n={n:,} ({label}): generating vectors")
@@ -187,7 +187,7 @@ def bench_dense(n: int, args, uniform: bool = False) -> dict:
     times, _ = time_queries(lambda q: vector_index.search(flat, q, K_DENSE), queries[:n_flat_q])
     row["flat"] = {**summary(times), "recall_at_10": 1.0, "build_s": flat_build, "index_rss_mb": flat_rss}
     log(f"n={n:,}: flat p50 {row['flat']['p50_ms']:.2f} ms, p95 {row['flat']['p95_ms']:.2f} ms")
-    if n <= 100_000 and not uniform:  # what qa.vector_index.search avoids: FAISS's default threads
+    if n <= 100_000 and not uniform:  # what qa.store.vector_index.search avoids: FAISS's default threads
         times, _ = time_queries(lambda q: flat.search(q.reshape(1, -1), K_DENSE), queries[:n_flat_q])
         row["flat_all_omp_threads"] = {**summary(list(times)), "threads": faiss.omp_get_max_threads()}
         log(f"n={n:,}: flat with {faiss.omp_get_max_threads()} OpenMP threads: "
@@ -283,11 +283,11 @@ class ReplayEmbedder:
 
 
 def bench_hybrid(n: int, args, embedder, vocab: list[str]) -> dict:
-    from qa import vector_index
-    from qa.ingest import content_hash
+    from qa.ingest.read import content_hash
     from qa.records import Article
-    from qa.retrieve import retrieve
-    from qa.store import IndexStore
+    from qa.search.retrieve import retrieve
+    from qa.store import vector_index
+    from qa.store.index_store import IndexStore
 
     log(f"hybrid n={n:,}: making {n:,} synthetic passages")
     texts = synthetic_texts(n, vocab, seed=n)
@@ -418,7 +418,7 @@ def main() -> None:
 
     import faiss
 
-    from qa import vector_index
+    from qa.store import vector_index
 
     policy = vector_index.POLICY
     result = {
@@ -445,7 +445,7 @@ def main() -> None:
         result["dense"].append(bench_dense(n, args, uniform=True))
     if args.hybrid_sizes:
         if args.fake_embedder:
-            from qa.fakes import HashingEmbedder
+            from qa.testing import HashingEmbedder
 
             embedder = HashingEmbedder(dimension=DIM)
         else:

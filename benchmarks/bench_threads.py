@@ -26,7 +26,7 @@ CASE = r"""
 import json, statistics, sys, time
 sys.path.insert(0, {root!r})
 import qa
-from qa.embed import SentenceTransformerEmbedder
+from qa.models.embed import SentenceTransformerEmbedder
 embedder = SentenceTransformerEmbedder().load()
 embedder.embed(["warm up"])
 times = []
@@ -36,7 +36,7 @@ for i in range(20):
     times.append(time.perf_counter() - started)
 result = {{"embed_query_ms": statistics.median(times) * 1000}}
 if {llm}:
-    from qa.generate import TransformersGenerator
+    from qa.models.generate import TransformersGenerator
     generator = TransformersGenerator().load()
     messages = [{{"role": "user", "content": "Write three sentences about the sea."}}]
     generator.generate(messages, 4)

@@ -4,7 +4,7 @@
 
 Prints article hit@1/hit@5 (distinct articles), accuracy, and accuracy per kind ("latest" is the
 share of latest-figure questions answered with the latest figure). `--fake-generator` answers with
-`qa.fakes.ExtractiveGenerator` (no language model); the embedder is always the real one. Writes
+`qa.testing.ExtractiveGenerator` (no language model); the embedder is always the real one. Writes
 eval-results-dated[-fake][-no-as-of]/ (results.json, report.md) like `qa eval`.
 """
 
@@ -22,7 +22,7 @@ from qa.api import Assistant  # noqa: E402
 from qa.eval.facts import DATA_DIR, load_facts  # noqa: E402
 from qa.eval.report import write_outputs  # noqa: E402
 from qa.eval.runner import run_eval  # noqa: E402
-from qa.indexer import index_paths  # noqa: E402
+from qa.store.indexer import index_paths  # noqa: E402
 
 
 def main() -> int:
@@ -32,7 +32,7 @@ def main() -> int:
     args = parser.parse_args()
     generator = None
     if args.fake_generator:
-        from qa.fakes import ExtractiveGenerator
+        from qa.testing import ExtractiveGenerator
 
         generator = ExtractiveGenerator()
     facts = load_facts(DATA_DIR / "dated_facts.jsonl")

@@ -1,9 +1,9 @@
 """Fit the two dated-retrieval parameters on the dated dev set, and measure retrieval before/after.
 
-1. Syndicated copies (`qa.dedup.COPY_JACCARD`): the MinHash Jaccard estimate of every pair of
+1. Syndicated copies (`qa.search.dedup.COPY_JACCARD`): the MinHash Jaccard estimate of every pair of
    articles about one event, labelled copy (a record's `copy_of`) or not; the threshold is the
    midpoint of the gap between the highest non-copy pair and the lowest copy pair.
-2. The recency prior (`qa.retrieve.RECENCY_WEIGHT`): article hit@1 and hit@5 (over distinct
+2. The recency prior (`qa.search.retrieve.RECENCY_WEIGHT`): article hit@1 and hit@5 (over distinct
    articles, top 10) of every fact of `qa/eval/data/dated_facts.jsonl` for a grid of weights;
    the weight with the best mean of hit@1 and hit@5 on the dev half of the facts (hash-ordered
    halves of the fact ids, `qa.eval.splits.assign`) is chosen; ties go to the smaller weight.
@@ -27,13 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from qa.dedup import similarity  # noqa: E402
 from qa.eval.facts import DATA_DIR, load_facts  # noqa: E402
 from qa.eval.splits import assign  # noqa: E402
-from qa.indexer import upsert_articles  # noqa: E402
-from qa.ingest import read_paths  # noqa: E402
-from qa.retrieve import retrieve  # noqa: E402
-from qa.store import IndexStore  # noqa: E402
+from qa.ingest.read import read_paths  # noqa: E402
+from qa.search.dedup import similarity  # noqa: E402
+from qa.search.retrieve import retrieve  # noqa: E402
+from qa.store.index_store import IndexStore  # noqa: E402
+from qa.store.indexer import upsert_articles  # noqa: E402
 
 ARTICLES = DATA_DIR / "dated_articles.jsonl"
 FACTS = DATA_DIR / "dated_facts.jsonl"
@@ -68,11 +68,11 @@ def main() -> int:
     parser.add_argument("--fake", action="store_true", help="hashing embedder instead of MiniLM")
     args = parser.parse_args()
     if args.fake:
-        from qa.fakes import HashingEmbedder
+        from qa.testing import HashingEmbedder
 
         embedder = HashingEmbedder()
     else:
-        from qa.embed import SentenceTransformerEmbedder
+        from qa.models.embed import SentenceTransformerEmbedder
 
         embedder = SentenceTransformerEmbedder()
     copies = fit_copies()

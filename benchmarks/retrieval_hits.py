@@ -1,4 +1,4 @@
-"""Article hit@1/hit@5 (distinct articles, top 10) of `qa.retrieve` on SQuAD, RGB or the dated dev set.
+"""Article hit@1/hit@5 (distinct articles, top 10) of `qa.search.retrieve` on SQuAD, RGB or the dated dev set.
 
 Retrieval only, no language model: each dataset's articles are indexed with the real embedder in
 a temporary folder and every answerable question is retrieved (with its `as_of` where it has one
@@ -18,12 +18,12 @@ import tempfile
 from pathlib import Path
 
 import qa
-from qa.embed import SentenceTransformerEmbedder
 from qa.eval.facts import fact_from_record
-from qa.indexer import upsert_articles
-from qa.ingest import read_paths
-from qa.retrieve import retrieve
-from qa.store import IndexStore
+from qa.ingest.read import read_paths
+from qa.models.embed import SentenceTransformerEmbedder
+from qa.search.retrieve import retrieve
+from qa.store.index_store import IndexStore
+from qa.store.indexer import upsert_articles
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "qa" / "eval" / "data"
 

@@ -12,7 +12,7 @@ import os
 # (benchmarks/README.md). It only takes effect before torch loads, so it is set here, first.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import qa.model_files  # noqa: F401  (sets the offline switches before any HF import)
+import qa.models.model_files  # noqa: F401  (sets the offline switches before any HF import)
 from qa.api import Assistant, ask, retrieve
 from qa.errors import QAError
 from qa.records import Answer, Article, Citation, Hit

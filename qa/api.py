@@ -2,7 +2,7 @@
 
 An `Assistant` holds one index and the two models; it retrieves passages,
 abstains early when none is relevant, prompts the generator, and checks the
-draft's citations (`qa.cite`). Module-level `ask`/`retrieve` share one assistant
+draft's citations (`qa.answer.cite`). Module-level `ask`/`retrieve` share one assistant
 per index folder and one copy of each model per process. The CLI, the UI and
 the eval call this module; it imports none of them.
 """
@@ -18,23 +18,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from qa.cite import ground
-from qa.dates import as_of_date
-from qa.embed import Embedder, SentenceTransformerEmbedder
+from qa.answer.cite import ground
+from qa.answer.injection import split_question
+from qa.answer.intent import YES_NO, parse_intent
+from qa.answer.judge import Judge, LearnedJudge
+from qa.answer.prompt import ABSTAIN_TEXT, build_messages, build_rewrite_messages
+from qa.answer.timeline import apply_timeline
 from qa.errors import IndexingInProgressError, IndexMissingError, InvalidQuestionError, QuestionTooLongError
-from qa.generate import Generator, TransformersGenerator, llm_backend
-from qa.indexer import IndexReport, ensure_seed_index, index_paths, remove_articles
-from qa.injection import split_question
-from qa.intent import YES_NO, parse_intent
-from qa.judge import Judge, LearnedJudge
-from qa.lock import Notify, writer_at_work
-from qa.prompt import ABSTAIN_TEXT, build_messages, build_rewrite_messages
+from qa.ingest.dates import as_of_date
+from qa.models.embed import Embedder, SentenceTransformerEmbedder
+from qa.models.generate import Generator, TransformersGenerator, llm_backend
 from qa.records import Answer, Hit
-from qa.retrieve import retrieve as hybrid_retrieve
+from qa.search.retrieve import retrieve as hybrid_retrieve
 from qa.settings import Settings
-from qa.store import IndexStore, current_generation, require_nonempty
+from qa.store.index_store import IndexStore, current_generation, require_nonempty
+from qa.store.indexer import IndexReport, ensure_seed_index, index_paths, remove_articles
+from qa.store.lock import Notify, writer_at_work
 from qa.text import content_terms
-from qa.timeline import apply_timeline
 
 History = Sequence[tuple[str, str]]
 _FOLLOW_UP_RE = re.compile(
@@ -269,13 +269,13 @@ def shared_embedder(model: str | None = None, url: str | None = None,
     """One embedder per model setting (and served URL, `QA_EMBED_URL`) per process."""
     key = model or os.environ.get("QA_EMBED_MODEL") or ""
     if url:
-        from qa.generate_openai import key_fingerprint
+        from qa.models.generate_openai import key_fingerprint
 
         key = f"{key}|{url}|{key_fingerprint(api_key)}"
     with _shared_lock:
         if key not in _embedders:
             if url:
-                from qa.embed_openai import OpenAIEmbedder
+                from qa.models.embed_openai import OpenAIEmbedder
 
                 _embedders[key] = OpenAIEmbedder(model, url=url, api_key=api_key)
             else:
@@ -288,27 +288,27 @@ def shared_generator(model: str | None = None, backend: str | None = None, url: 
     """One generator per model and backend setting per process.
 
     `backend` is "transformers", "openvino", "llama.cpp" or "openai" (default: env QA_LLM_BACKEND,
-    else `qa.generate.DEFAULT_LLM_BACKEND`); the first three run the same model setting, "openai"
+    else `qa.models.generate.DEFAULT_LLM_BACKEND`); the first three run the same model setting, "openai"
     the served model of that name at `url` (default: QA_LLM_URL).
     """
     backend = llm_backend(backend)
     key = f"{backend}|{model or os.environ.get('QA_LLM_MODEL') or ''}"
     if backend == "openai":
-        from qa.generate_openai import key_fingerprint
+        from qa.models.generate_openai import key_fingerprint
 
         key = f"{key}|{url or ''}|{key_fingerprint(api_key)}|{timeout or ''}"
     with _shared_lock:
         if key not in _generators:
             if backend == "openai":
-                from qa.generate_openai import OpenAIGenerator
+                from qa.models.generate_openai import OpenAIGenerator
 
                 _generators[key] = OpenAIGenerator(model, url=url, api_key=api_key, timeout=timeout)
             elif backend == "llama.cpp":
-                from qa.generate_llamacpp import LlamaCppGenerator
+                from qa.models.generate_llamacpp import LlamaCppGenerator
 
                 _generators[key] = LlamaCppGenerator(model)
             elif backend == "openvino":  # falls back to transformers, with one line, if it cannot run
-                from qa.generate_openvino import make_openvino_generator
+                from qa.models.generate_openvino import make_openvino_generator
 
                 _generators[key] = make_openvino_generator(model)
             else:

@@ -4,7 +4,7 @@ Parses flags, calls `qa.api` (and `qa.eval`), prints results. A `QAError`
 becomes one line on stderr and exit status 1 (130 for Ctrl-C). When the reader of
 stdout goes away (`qa status | head -1`), the command stops quietly with status 141,
 as a tool killed by SIGPIPE reports in the shell. Nothing else is caught here. Text
-from the input (ids, file names, reasons) is printed through `qa.doc_ids.shown`.
+from the input (ids, file names, reasons) is printed through `qa.ingest.doc_ids.shown`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from qa.doc_ids import normalize_doc_id, shown
 from qa.errors import LockWaitInterruptedError, QAError
+from qa.ingest.doc_ids import normalize_doc_id, shown
 
 STDOUT_CLOSED_STATUS = 141  # 128 + SIGPIPE
 
@@ -36,7 +36,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def _add_llm(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--llm-model", help="answering model: name, .gguf file, folder or hub id "
                         "($QA_LLM_MODEL; default qwen2.5-coder-0.5b)")
-    from qa.generate import DEFAULT_LLM_BACKEND, LLM_BACKENDS
+    from qa.models.generate import DEFAULT_LLM_BACKEND, LLM_BACKENDS
 
     parser.add_argument("--llm-backend", choices=LLM_BACKENDS,
                         help="runtime for the answering model ($QA_LLM_BACKEND; default "
@@ -115,7 +115,7 @@ def _say(line: str) -> None:
 
 def _cmd_index(args: argparse.Namespace) -> int:
     from qa.api import Assistant
-    from qa.ingest import skip_summary
+    from qa.ingest.read import skip_summary
 
     assistant = Assistant(settings=_settings(args))
     report = assistant.add(args.paths, progress=not args.no_progress, rebuild=args.rebuild,
@@ -134,7 +134,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
 def _cmd_ask(args: argparse.Namespace) -> int:
     from qa.api import Assistant
-    from qa.dates import as_of_date
+    from qa.ingest.dates import as_of_date
 
     as_of = as_of_date(args.as_of, "--as-of")
     assistant = Assistant(settings=_settings(args))
@@ -179,7 +179,7 @@ def _cmd_remove(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from qa.status import index_status
+    from qa.store.status import index_status
 
     settings = _settings(args)
     status = index_status(settings.index_dir, settings.store())
@@ -191,7 +191,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     import time
 
     from qa.api import Assistant
-    from qa.indexer import ensure_seed_index
+    from qa.store.indexer import ensure_seed_index
 
     started = time.perf_counter()
     settings = _settings(args)

@@ -28,12 +28,12 @@ from urllib.parse import urlparse
 
 import gradio as gr
 
+from qa.answer.highlight import answer_highlight_html, answer_sentences, highlight_html, shared_terms
 from qa.api import Assistant
-from qa.dates import as_of_date
-from qa.doc_ids import shown
 from qa.errors import FileTooLargeError, QAError, UnsupportedFileError
-from qa.highlight import answer_highlight_html, answer_sentences, highlight_html, shared_terms
-from qa.ingest import Skipped, skip_summary
+from qa.ingest.dates import as_of_date
+from qa.ingest.doc_ids import shown
+from qa.ingest.read import Skipped, skip_summary
 from qa.records import Answer, Citation, Hit
 from qa.settings import Settings
 
@@ -657,7 +657,7 @@ def launch(settings: Settings | None = None, host: str | None = None, port: int 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """`python app.py [--host H] [--port N] [--index-dir DIR] [--llm-model M] [--llm-backend B]`."""
-    from qa.generate import DEFAULT_LLM_BACKEND, LLM_BACKENDS
+    from qa.models.generate import DEFAULT_LLM_BACKEND, LLM_BACKENDS
 
     parser = argparse.ArgumentParser(description="The qa chat UI.")
     parser.add_argument("--host", default=None, help="address to bind ($QA_HOST; default 127.0.0.1)")

@@ -22,16 +22,16 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from qa.answer.injection import split_question
+from qa.answer.intent import YES_NO, parse_intent
+from qa.answer.prompt import build_messages
 from qa.api import Assistant, is_relevant
 from qa.eval.datasets import load_rgb, load_squad
 from qa.eval.facts import SEED_FACTS, Fact, load_facts, sample
 from qa.eval.splits import assign
-from qa.indexer import upsert_articles
-from qa.injection import split_question
-from qa.intent import YES_NO, parse_intent
-from qa.prompt import build_messages
-from qa.retrieve import retrieve
+from qa.search.retrieve import retrieve
 from qa.settings import Settings
+from qa.store.indexer import upsert_articles
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "eval-data"
 

@@ -1,13 +1,13 @@
-"""Fit the learned support decision on dev drafts and write `qa/data/judge_model.json`.
+"""Fit the learned support decision on dev drafts and write `qa/answer/data/judge_model.json`.
 
 Input: the JSONL files `scripts/collect_drafts.py` writes (dev questions only: SQuAD 2.0 dev
 titles, RGB dev ids, the seed facts), and the dev judge cases
 (`qa/eval/data/support_judge_cases.jsonl`). Each draft sentence that passes the judge's hard
-rules becomes one row of `qa.judge.FEATURES`, labelled 1 when it holds a gold answer of its
+rules becomes one row of `qa.answer.judge.FEATURES`, labelled 1 when it holds a gold answer of its
 question and 0 otherwise (wrong answers, unanswerable questions, filler); each dev judge case
 is one row labelled by its `supported` field. A class-balanced logistic regression is fitted
 on standardised features. The threshold is then chosen by running the whole citation check
-(`qa.cite.ground`) on every dev draft for each candidate: the highest "caught" (wrong drafts
+(`qa.answer.cite.ground`) on every dev draft for each candidate: the highest "caught" (wrong drafts
 turned into abstentions) among thresholds that keep >= `--min-kept` of the right drafts.
 
     python scripts/fit_judge.py eval-results/dev-drafts.jsonl [--min-kept 0.95]
@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.cite import clean_sentence, draft_sentences, ground, is_abstention
-from qa.embed import SentenceTransformerEmbedder
+from qa.answer.cite import clean_sentence, draft_sentences, ground, is_abstention
+from qa.answer.intent import parse_intent
+from qa.answer.judge import FEATURES, MODEL_FILE, FittedModel, LearnedJudge, _hard_rules
+from qa.answer.support import claim_of
 from qa.eval.judge import load_judge_cases
 from qa.eval.metrics import alias_match
-from qa.intent import parse_intent
-from qa.judge import FEATURES, MODEL_FILE, FittedModel, LearnedJudge, _hard_rules
+from qa.models.embed import SentenceTransformerEmbedder
 from qa.records import Hit
-from qa.support import claim_of
 
 
 def holds_gold(text: str, fact: dict) -> bool:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from qa.api import Assistant
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
-from qa.indexer import index_paths
 from qa.settings import SEED_DIR, Settings
+from qa.store.indexer import index_paths
+from qa.testing import ExtractiveGenerator, HashingEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 EVAL_DATA = REPO.parent / "shared" / "eval-data"

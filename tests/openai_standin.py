@@ -29,7 +29,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
+from qa.testing import ExtractiveGenerator, HashingEmbedder
 
 STANDARD_FIELDS = {"model", "messages", "stream", "stream_options", "max_tokens", "temperature", "top_p",
                    "seed", "stop", "n", "presence_penalty", "frequency_penalty", "user"}

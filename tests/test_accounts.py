@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from qa.accounts import CountQuery, count_queries, reported_figures
-from qa.cite import ground
-from qa.prompt import ABSTAIN_TEXT
+from qa.answer.accounts import CountQuery, count_queries, reported_figures
+from qa.answer.cite import ground
+from qa.answer.prompt import ABSTAIN_TEXT
+from qa.answer.sources import attribute, same_source, source_of
 from qa.records import Hit
-from qa.sources import attribute, same_source, source_of
 
 
 def _hit(n: int, text: str) -> Hit:

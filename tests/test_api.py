@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from qa.answer.prompt import ABSTAIN_TEXT
 from qa.api import Assistant
 from qa.errors import (
     EmptyCorpusError,
@@ -12,12 +13,11 @@ from qa.errors import (
     InvalidQuestionError,
     QuestionTooLongError,
 )
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
-from qa.indexer import remove_articles
-from qa.prompt import ABSTAIN_TEXT
 from qa.records import Answer
 from qa.settings import Settings
-from qa.store import IndexStore
+from qa.store.index_store import IndexStore
+from qa.store.indexer import remove_articles
+from qa.testing import ExtractiveGenerator, HashingEmbedder
 
 
 def test_answer_cites_exact_article_spans(assistant, seed_index):

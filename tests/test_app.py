@@ -10,9 +10,9 @@ import gradio as gr
 import pytest
 
 import qa.ui as app
+from qa.answer.highlight import answer_sentences, highlight_html, shared_terms
 from qa.api import Assistant
 from qa.errors import ModelLoadError
-from qa.highlight import answer_sentences, highlight_html, shared_terms
 from qa.records import Answer, Citation
 from qa.settings import Settings
 

@@ -47,8 +47,8 @@ sys.path.insert(0, {repo!r})
 from pathlib import Path
 import app
 from qa.api import Assistant
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
-from qa.indexer import index_paths
+from qa.testing import ExtractiveGenerator, HashingEmbedder
+from qa.store.indexer import index_paths
 from qa.settings import SEED_DIR, Settings
 
 index_dir = Path({index_dir!r})

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import qa.chunk as chunking
-from qa.chunk import ChunkSettings, chunk_article, chunk_text
-from qa.ingest import read_paths
+import qa.ingest.chunk as chunking
+from qa.ingest.chunk import ChunkSettings, chunk_article, chunk_text
+from qa.ingest.read import read_paths
 from qa.settings import SEED_DIR
 
 

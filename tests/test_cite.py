@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qa.cite import draft_sentences, ground, is_abstention, parse_markers
-from qa.prompt import ABSTAIN_TEXT
+from qa.answer.cite import draft_sentences, ground, is_abstention, parse_markers
+from qa.answer.prompt import ABSTAIN_TEXT
 from qa.records import Hit
 from qa.settings import SEED_DIR
 
@@ -124,7 +124,7 @@ def test_preambles_and_echoed_headings_are_dropped_before_the_check(draft):
 
 
 def test_a_date_question_needs_a_time_in_the_answer():
-    from qa.support import asks_for_time, states_time
+    from qa.answer.support import asks_for_time, states_time
 
     assert asks_for_time("On what date were the hostages captured?")
     assert asks_for_time("In which year did the war end?") and not asks_for_time("Who led the raid?")

@@ -8,8 +8,8 @@ import pytest
 
 import qa.api
 from qa.cli import main
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
 from qa.settings import SEED_DIR
+from qa.testing import ExtractiveGenerator, HashingEmbedder
 
 
 @pytest.fixture(autouse=True)

@@ -14,18 +14,18 @@ import pytest
 
 from qa.api import Assistant
 from qa.errors import IndexLockedError
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
-from qa.indexer import index_paths
 from qa.settings import SEED_DIR, Settings
-from qa.store import IndexStore, write_lock
+from qa.store.index_store import IndexStore, write_lock
+from qa.store.indexer import index_paths
+from qa.testing import ExtractiveGenerator, HashingEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 
 WRITER = """
 import sys, time
 from pathlib import Path
-from qa.fakes import HashingEmbedder
-from qa.indexer import index_paths
+from qa.testing import HashingEmbedder
+from qa.store.indexer import index_paths
 index_dir, folder, prefix, rounds = sys.argv[1], Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 folder.mkdir(parents=True, exist_ok=True)
 for n in range(rounds):
@@ -67,7 +67,7 @@ def test_two_writer_processes_are_serialised(tmp_path):
 
 def test_a_held_lock_times_out_with_a_clear_error(tmp_path):
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from qa.store import write_lock\n"
+        [sys.executable, "-c", "import sys, time; from qa.store.index_store import write_lock\n"
          "with write_lock(sys.argv[1]):\n print('held', flush=True); time.sleep(30)", str(tmp_path)],
         cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:

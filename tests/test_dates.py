@@ -10,18 +10,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qa.answer.prompt import build_messages
 from qa.api import Assistant
 from qa.cli import main as cli_main
-from qa.dates import allows, date_from_text, parse_date, resolve_window
 from qa.errors import InvalidDateError, RecordDateError
 from qa.eval.facts import FactsFormatError, fact_from_record
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
-from qa.indexer import index_paths
-from qa.ingest import parse_jsonl, read_paths
-from qa.prompt import build_messages
-from qa.retrieve import retrieve
+from qa.ingest.dates import allows, date_from_text, parse_date, resolve_window
+from qa.ingest.read import parse_jsonl, read_paths
+from qa.search.retrieve import retrieve
 from qa.settings import Settings
-from qa.store import IndexStore
+from qa.store.index_store import IndexStore
+from qa.store.indexer import index_paths
+from qa.testing import ExtractiveGenerator, HashingEmbedder
 
 
 def _write_jsonl(path: Path, records: list[dict]) -> Path:

@@ -9,7 +9,7 @@ import pytest
 from qa.eval.datasets import guess_kind, load_rgb, load_squad, squad_titles
 from qa.eval.facts import KINDS, SEED_FACTS, FactsFormatError, check_evidence, load_facts, sample
 from qa.eval.splits import SPLITS, assign, check_split
-from qa.ingest import read_paths
+from qa.ingest.read import read_paths
 from qa.settings import SEED_DIR
 
 

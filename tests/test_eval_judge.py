@@ -1,4 +1,4 @@
-"""ALCE citation recall/precision with qa.cite's judge, and the judge's check on labelled cases."""
+"""ALCE citation recall/precision with qa.answer.cite's judge, and the judge's check on labelled cases."""
 
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ from qa.eval.facts import load_facts
 from qa.eval.judge import judge_check
 from qa.eval.report import render_table, write_outputs
 from qa.eval.runner import EvalRun, run_eval
-from qa.indexer import index_paths, upsert_articles
 from qa.settings import SEED_DIR
+from qa.store.indexer import index_paths, upsert_articles
 
 # ---- the test-split samples (fixed: same size, same seed, same questions every run) -------------
 EVAL_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "eval-data"

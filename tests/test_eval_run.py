@@ -15,8 +15,8 @@ from qa.eval.judge import judge_check
 from qa.eval.report import render_markdown, render_table, run_to_dict, write_outputs
 from qa.eval.runner import ItemResult, draft_abstains, first_rank, run_eval, score_answer, summarize
 from qa.eval.splits import assign
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
 from qa.records import Answer, Citation, Hit
+from qa.testing import ExtractiveGenerator, HashingEmbedder
 
 FACTS = [
     {"id": "t-1", "question": "According to Algerian state media, how many hostages were freed?",

@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 
 from qa.errors import IndexCorruptError, IndexMismatchError
-from qa.fakes import HashingEmbedder
-from qa.indexer import index_paths, remove_articles
-from qa.ingest import read_paths
-from qa.retrieve import retrieve
-from qa.status import index_status
-from qa.store import IndexStore, current_generation, write_lock
+from qa.ingest.read import read_paths
+from qa.search.retrieve import retrieve
+from qa.store.index_store import IndexStore, current_generation, write_lock
+from qa.store.indexer import index_paths, remove_articles
+from qa.store.status import index_status
+from qa.testing import HashingEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 KILL_RUNS = int(os.environ.get("QA_TEST_KILL_RUNS", "30"))  # raise for a long soak run
@@ -32,8 +32,8 @@ WORDS = ("desert plant hostages army gas field siege border minister talks storm
 # embedder, committing a generation every BATCH articles.
 WRITER = """
 import sys
-from qa.fakes import HashingEmbedder
-from qa.indexer import index_paths
+from qa.testing import HashingEmbedder
+from qa.store.indexer import index_paths
 index_dir, corpus, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
 print("ready", flush=True)
 index_paths(index_dir, [corpus], HashingEmbedder(), batch_articles=batch, checkpoint_seconds=0)

@@ -22,7 +22,6 @@ import pytest
 
 import qa.api
 import qa.ui as ui
-from qa import embed_checkpoint, indexer
 from qa.api import Assistant, check_question
 from qa.cli import main
 from qa.errors import (
@@ -34,14 +33,15 @@ from qa.errors import (
     UnreadableFileError,
     UnsupportedFileError,
 )
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
-from qa.indexer import embedding_estimate, index_paths
-from qa.ingest import parse_jsonl, read_file, read_paths, skip_summary
-from qa.lock import HOLDER_FILE
-from qa.retrieve import retrieve
+from qa.ingest.read import parse_jsonl, read_file, read_paths, skip_summary
+from qa.search.retrieve import retrieve
 from qa.settings import SEED_DIR, Settings
-from qa.status import index_status
-from qa.store import IndexStore, write_lock
+from qa.store import embed_checkpoint, indexer
+from qa.store.index_store import IndexStore, write_lock
+from qa.store.indexer import embedding_estimate, index_paths
+from qa.store.lock import HOLDER_FILE
+from qa.store.status import index_status
+from qa.testing import ExtractiveGenerator, HashingEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 # The `qa` entry point with the fake models (a subprocess, so that its stdout can be a closed pipe).
@@ -49,13 +49,13 @@ CLI_WITH_FAKES = """
 import signal, sys
 signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even from a background job
 import qa.api
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
+from qa.testing import ExtractiveGenerator, HashingEmbedder
 qa.api.shared_embedder = lambda *a, **k: HashingEmbedder()
 qa.api.shared_generator = lambda *a, **k: ExtractiveGenerator()
 from qa.cli import main
 sys.exit(main(sys.argv[1:]))
 """
-HOLD_LOCK = ("import sys, time; from qa.store import write_lock\n"
+HOLD_LOCK = ("import sys, time; from qa.store.index_store import write_lock\n"
              "with write_lock(sys.argv[1]):\n print('held', flush=True); time.sleep(60)")
 
 

@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 
 from qa.api import Assistant, check_question
 from qa.errors import EmptyCorpusError, InvalidQuestionError, QuestionTooLongError, UnreadableFileError
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
-from qa.indexer import index_paths
-from qa.ingest import MAX_FILE_BYTES, decode_bytes, parse_jsonl, read_file, read_paths
-from qa.retrieve import retrieve
+from qa.ingest.read import MAX_FILE_BYTES, decode_bytes, parse_jsonl, read_file, read_paths
+from qa.search.retrieve import retrieve
 from qa.settings import Settings
-from qa.store import IndexStore
+from qa.store.index_store import IndexStore
+from qa.store.indexer import index_paths
+from qa.testing import ExtractiveGenerator, HashingEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 STORY = ("Forces stormed the gas plant at In Amenas on Thursday. Officials said 650 hostages were freed. "
@@ -156,8 +156,8 @@ def test_one_megabyte_single_line_of_words_is_indexed(tmp_path):
 
 
 def test_long_single_line_of_sentences_chunks_in_linear_time():
-    """100 KB of sentences on one line: pysbd alone took 17 s (quadratic); qa/chunk.py now cuts blocks."""
-    code = ("from qa.chunk import chunk_text\n"
+    """100 KB of sentences on one line: pysbd alone took 17 s (quadratic); the chunker now cuts blocks."""
+    code = ("from qa.ingest.chunk import chunk_text\n"
             "assert len(chunk_text('A short sentence here. ' * 4400)) > 100\n")
     try:
         subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=10)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from qa.errors import EmptyCorpusError, UnreadableFileError
-from qa.ingest import read_file, read_paths
+from qa.ingest.read import read_file, read_paths
 from qa.settings import SEED_DIR
 
 

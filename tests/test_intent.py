@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qa.intent import COUNT, LIST, NUMBER, OTHER, PERSON, PLACE, TIME, YES_NO, parse_intent
+from qa.answer.intent import COUNT, LIST, NUMBER, OTHER, PERSON, PLACE, TIME, YES_NO, parse_intent
 
 
 @pytest.mark.parametrize(("question", "kind"), [

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from qa.intent import parse_intent
-from qa.judge import (
+from qa.answer.intent import parse_intent
+from qa.answer.judge import (
     FEATURES,
     FittedModel,
     LearnedJudge,

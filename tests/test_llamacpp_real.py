@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import pytest
 
-from qa.generate_llamacpp import INSTALL_HINT
+from qa.models.generate_llamacpp import INSTALL_HINT
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("llama_cpp", reason=f"llama-cpp-python is not installed (optional): {INSTALL_HINT}")
 
+from qa.answer.prompt import build_messages  # noqa: E402
 from qa.api import Assistant, shared_embedder  # noqa: E402
-from qa.indexer import index_paths  # noqa: E402
-from qa.model_files import resolve_llm  # noqa: E402
-from qa.prompt import build_messages  # noqa: E402
+from qa.models.model_files import resolve_llm  # noqa: E402
 from qa.settings import SEED_DIR, Settings  # noqa: E402
+from qa.store.indexer import index_paths  # noqa: E402
 
 ARTICLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in SEED_DIR.glob("*.txt")}
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 import qa.api
-import qa.model_files as mf
+import qa.models.model_files as mf
 from qa.api import Assistant, shared_generator
 from qa.cli import _settings, build_parser
 from qa.errors import ModelLoadError
-from qa.generate import DEFAULT_LLM_BACKEND, TransformersGenerator, is_looping, llm_backend
-from qa.generate_llamacpp import INSTALL_HINT, LlamaCppGenerator
+from qa.models.generate import DEFAULT_LLM_BACKEND, TransformersGenerator, is_looping, llm_backend
+from qa.models.generate_llamacpp import INSTALL_HINT, LlamaCppGenerator
 from qa.settings import Settings
 
 
@@ -77,7 +77,7 @@ def test_shared_generator_picks_the_class_and_shares_per_backend(monkeypatch) ->
 
 
 def test_assistant_uses_the_settings_backend(tmp_path: Path) -> None:
-    from qa.fakes import HashingEmbedder
+    from qa.testing import HashingEmbedder
 
     settings = Settings(index_dir=tmp_path, llm_backend="llama.cpp")
     assert isinstance(Assistant(embedder=HashingEmbedder(), settings=settings).generator,
@@ -119,7 +119,7 @@ def test_precision_and_prefix_cache_settings(monkeypatch: pytest.MonkeyPatch) ->
 ])
 def test_loop_rule_matches_the_transformers_criterion(ids: list[int], looping: bool) -> None:
     torch = pytest.importorskip("torch")
-    from qa.generate import _stop_on_loops
+    from qa.models.generate import _stop_on_loops
 
     assert is_looping(ids) is looping
     assert bool(_stop_on_loops(torch.tensor([ids]), None)[0]) is looping

@@ -18,17 +18,17 @@ import pytest
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
-from qa import milvus_store
 from qa.cli import main as cli_main
 from qa.errors import IndexCorruptError, VectorStoreMismatchError, VectorStoreUnavailableError
-from qa.fakes import HashingEmbedder
-from qa.indexer import index_paths, open_or_create, remove_articles
-from qa.ingest import read_paths
+from qa.ingest.read import read_paths
 from qa.records import Article
-from qa.retrieve import retrieve
+from qa.search.retrieve import retrieve
 from qa.settings import SEED_DIR, VectorStoreSettings
-from qa.status import index_status
-from qa.store import IndexStore, current_generation
+from qa.store import milvus as milvus_store
+from qa.store.index_store import IndexStore, current_generation
+from qa.store.indexer import index_paths, open_or_create, remove_articles
+from qa.store.status import index_status
+from qa.testing import HashingEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 MILVUS = VectorStoreSettings(kind="milvus")
@@ -202,7 +202,7 @@ def test_an_uncommitted_write_is_never_retrieved_and_is_cleaned_by_the_next_writ
     writer = IndexStore.load(index_dir, MILVUS)
     committed = dict(writer.chunks)
     article = Article(doc_id="ghost", text=secret)
-    from qa.ingest import content_hash
+    from qa.ingest.read import content_hash
 
     article.content_hash = content_hash(article)
     writer.upsert([article], embedder)  # rows reach Milvus; the manifest is never saved (a crash)
@@ -267,8 +267,8 @@ def test_a_missing_collection_is_damage_and_a_second_process_is_a_clear_error(tm
 # ---- SIGKILL mid-upsert ---------------------------------------------------------------------
 WRITER = """
 import sys
-from qa.fakes import HashingEmbedder
-from qa.indexer import index_paths
+from qa.testing import HashingEmbedder
+from qa.store.indexer import index_paths
 from qa.settings import VectorStoreSettings
 index_dir, corpus, batch = sys.argv[1], sys.argv[2], int(sys.argv[3])
 import pymilvus, milvus_lite  # imports first, so the kill falls in the work

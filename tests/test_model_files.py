@@ -1,4 +1,4 @@
-"""Fast tests of qa.model_files: settings resolution, part assembly, the conversion cache.
+"""Fast tests of qa.models.model_files: settings resolution, part assembly, the conversion cache.
 
 No real model is loaded: conversion is replaced by a fake where one is needed.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import qa.model_files as mf
+import qa.models.model_files as mf
 from qa.errors import ModelLoadError
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from qa.api import Assistant
-from qa.fakes import ExtractiveGenerator, HashingEmbedder
-from qa.indexer import index_paths
 from qa.settings import SEED_DIR, Settings
+from qa.store.indexer import index_paths
+from qa.testing import ExtractiveGenerator, HashingEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "How many hostages were freed?"
@@ -27,17 +27,17 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_building_the_embedder_sets_the_switches_before_any_hub_import():
-    """The real adapters import qa.model_files (which sets the switches) before sentence-transformers."""
+    """The real adapters set the offline switches before sentence-transformers is imported."""
     result = _python(
         "import os, sys\n"
-        "from qa.embed import SentenceTransformerEmbedder\n"
+        "from qa.models.embed import SentenceTransformerEmbedder\n"
         "SentenceTransformerEmbedder()\n"
         "assert os.environ['HF_HUB_OFFLINE'] == os.environ['TRANSFORMERS_OFFLINE'] == '1'\n"
         "assert 'huggingface_hub' not in sys.modules and 'transformers' not in sys.modules\n")
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("entry", ["qa", "qa.cli", "qa.api", "qa.eval", "qa.indexer"])
+@pytest.mark.parametrize("entry", ["qa", "qa.cli", "qa.api", "qa.eval", "qa.store.indexer"])
 def test_importing_an_entry_point_sets_the_offline_switches(entry):
     result = _python(f"import os, sys, {entry}\n"
                      "assert 'huggingface_hub' not in sys.modules or "

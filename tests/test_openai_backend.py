@@ -17,7 +17,6 @@ import qa.api
 from qa.api import Assistant, shared_embedder, shared_generator
 from qa.cli import _settings, build_parser
 from qa.cli import main as cli_main
-from qa.embed_openai import OpenAIEmbedder
 from qa.errors import (
     ContextTooLongError,
     EmptyReplyError,
@@ -27,11 +26,12 @@ from qa.errors import (
     ServerUnreachableError,
     UnknownServedModelError,
 )
-from qa.fakes import HashingEmbedder
-from qa.generate_openai import OpenAIGenerator
-from qa.indexer import index_paths
-from qa.openai_http import error_message
+from qa.models.embed_openai import OpenAIEmbedder
+from qa.models.generate_openai import OpenAIGenerator
+from qa.models.openai_http import error_message
 from qa.settings import SEED_DIR, Settings
+from qa.store.indexer import index_paths
+from qa.testing import HashingEmbedder
 from tests.openai_standin import StandIn
 
 CHAT = [{"role": "user", "content": "Say something."}]
@@ -173,7 +173,7 @@ def test_a_retry_after_longer_than_the_wait_cap_is_not_waited_for(server: StandI
 def test_retry_after_takes_seconds_or_an_http_date() -> None:
     import email.utils
 
-    from qa.openai_http import _retry_after
+    from qa.models.openai_http import _retry_after
 
     assert _retry_after("2") == 2.0 and _retry_after(None) is None and _retry_after("soon") is None
     later = email.utils.formatdate(time.time() + 20, usegmt=True)
@@ -267,7 +267,7 @@ def test_ask_through_the_served_backend_keeps_the_prompt_and_the_citation_check(
     for c in answer.citations:
         assert assistant.store.articles[c.doc_id].text[c.start : c.end] == c.text
     prompt = server.chat_payloads()[-1]["messages"]
-    from qa.prompt import build_messages
+    from qa.answer.prompt import build_messages
 
     assert prompt == build_messages("Who masterminded the raid?", answer.passages)
     # the follow-up rewrite goes to the same server

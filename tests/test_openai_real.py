@@ -17,7 +17,7 @@ import time
 import httpx
 import pytest
 
-from qa.generate_llamacpp import INSTALL_HINT
+from qa.models.generate_llamacpp import INSTALL_HINT
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed (optional): "
@@ -25,11 +25,11 @@ pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is 
 
 from qa.api import Assistant, shared_embedder  # noqa: E402
 from qa.errors import ContextTooLongError  # noqa: E402
-from qa.generate_llamacpp import DEFAULT_CONTEXT, LlamaCppGenerator  # noqa: E402
-from qa.generate_openai import OpenAIGenerator  # noqa: E402
-from qa.indexer import index_paths  # noqa: E402
-from qa.model_files import resolve_gguf  # noqa: E402
+from qa.models.generate_llamacpp import DEFAULT_CONTEXT, LlamaCppGenerator  # noqa: E402
+from qa.models.generate_openai import OpenAIGenerator  # noqa: E402
+from qa.models.model_files import resolve_gguf  # noqa: E402
 from qa.settings import SEED_DIR, Settings  # noqa: E402
+from qa.store.indexer import index_paths  # noqa: E402
 
 ARTICLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in SEED_DIR.glob("*.txt")}
 MODEL = "qwen2.5-coder-0.5b"

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 
 import qa.api
-import qa.generate_openvino as gov
-import qa.model_files as mf
-import qa.openvino_files as ovf
+import qa.models.generate_openvino as gov
+import qa.models.model_files as mf
+import qa.models.openvino_files as ovf
 from qa.api import shared_generator
 from qa.cli import _settings, build_parser
 from qa.errors import ModelConvertError, ModelLoadError
-from qa.generate import TransformersGenerator, llm_backend
-from qa.generate_openvino import OpenVINOGenerator, make_openvino_generator
-from qa.openvino_files import openvino_precision, resolve_openvino
+from qa.models.generate import TransformersGenerator, llm_backend
+from qa.models.generate_openvino import OpenVINOGenerator, make_openvino_generator
+from qa.models.openvino_files import openvino_precision, resolve_openvino
 
 
 @pytest.fixture(autouse=True)

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 import pytest
 
-from qa.generate_openvino import INSTALL_HINT
+from qa.models.generate_openvino import INSTALL_HINT
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("openvino_genai", reason=f"openvino-genai is not installed: {INSTALL_HINT}")
 pytest.importorskip("optimum.intel", reason=f"optimum-intel is not installed: {INSTALL_HINT}")
 
+from qa.answer.prompt import build_messages  # noqa: E402
 from qa.api import Assistant, shared_embedder  # noqa: E402
-from qa.generate import TransformersGenerator  # noqa: E402
-from qa.generate_openvino import OpenVINOGenerator  # noqa: E402
-from qa.indexer import index_paths  # noqa: E402
-from qa.prompt import build_messages  # noqa: E402
+from qa.models.generate import TransformersGenerator  # noqa: E402
+from qa.models.generate_openvino import OpenVINOGenerator  # noqa: E402
 from qa.settings import SEED_DIR, Settings  # noqa: E402
+from qa.store.indexer import index_paths  # noqa: E402
 
 ARTICLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in SEED_DIR.glob("*.txt")}
 PRECISION = "fp16"

@@ -57,7 +57,7 @@ def test_off_topic_question_never_reaches_the_model():
 
 
 def test_real_retrieve_returns_exact_passages():
-    hits = qa.retrieve("Which companies jointly operate the gas plant?", k=3)
+    hits = qa.search.retrieve("Which companies jointly operate the gas plant?", k=3)
     assert len(hits) == 3
     assert "Statoil" in hits[0].text or "Statoil" in hits[1].text
     for hit in hits:
@@ -90,9 +90,9 @@ def test_closing_the_stream_stops_the_model():
 def test_the_system_prompt_cache_changes_no_token():
     """Reusing the system prompt's attention cache gives the same greedy reply as a full prefill,
     for two different questions after one another (the cache is copied, never extended)."""
+    from qa.answer.prompt import SYSTEM_PROMPT, build_messages
     from qa.api import shared_generator
-    from qa.generate import TransformersGenerator
-    from qa.prompt import SYSTEM_PROMPT, build_messages
+    from qa.models.generate import TransformersGenerator
 
     cached = shared_generator().load()
     assert isinstance(cached, TransformersGenerator) and cached.prefix_cache
@@ -108,7 +108,7 @@ def test_the_system_prompt_cache_changes_no_token():
     hook = cached._model.register_forward_pre_hook(record, with_kwargs=True)
     try:
         for question in ("Who masterminded the raid?", "How many hostages were freed?"):
-            messages = build_messages(question, qa.retrieve(question, k=4))
+            messages = build_messages(question, qa.search.retrieve(question, k=4))
             cached.generate(messages, 1)  # computes the prefix once, outside what is recorded
             first_pass.clear()
             with_cache = cached.generate(messages, 24)

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
-from qa.fakes import HashingEmbedder
-from qa.indexer import index_paths, remove_articles
-from qa.retrieve import retrieve
-from qa.status import index_status
-from qa.store import IndexStore, current_generation
+from qa.search.retrieve import retrieve
+from qa.store.index_store import IndexStore, current_generation
+from qa.store.indexer import index_paths, remove_articles
+from qa.store.status import index_status
+from qa.testing import HashingEmbedder
 
 
 def test_reindexing_unchanged_articles_does_no_work(tmp_path, seed_index, embedder):
@@ -130,7 +130,7 @@ def test_older_format_is_detected(seed_index):
 def test_embedding_longest_first_keeps_each_vector_with_its_passage(tmp_path):
     import numpy as np
 
-    from qa.chunk import Chunk
+    from qa.ingest.chunk import Chunk
 
     embedder = HashingEmbedder()
     texts = [f"passage {i} " + "word " * ((i * 7) % 13) for i in range(300)]

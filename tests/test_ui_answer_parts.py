@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qa.highlight import answer_highlight_html
+from qa.answer.highlight import answer_highlight_html
 from qa.records import Account, Answer, Citation
 from qa.ui import other_reports_html, passages_html
 

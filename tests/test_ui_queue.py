@@ -10,8 +10,8 @@ import pytest
 
 import qa.ui as ui
 from qa.api import Assistant
-from qa.fakes import ExtractiveGenerator
 from qa.settings import Settings
+from qa.testing import ExtractiveGenerator
 
 QUESTIONS = [
     ("Who masterminded the raid?", "Belmokhtar", "000_6ad931cbaa20b811"),

@@ -11,14 +11,14 @@ import json
 import numpy as np
 import pytest
 
-from qa import vector_index
-from qa.embed import Embedder
 from qa.errors import IndexCorruptError
-from qa.ingest import content_hash
+from qa.ingest.read import content_hash
+from qa.models.embed import Embedder
 from qa.records import Article
-from qa.retrieve import retrieve
-from qa.store import IndexStore, current_generation
-from qa.vector_index import FLAT, IVF, Policy
+from qa.search.retrieve import retrieve
+from qa.store import vector_index
+from qa.store.index_store import IndexStore, current_generation
+from qa.store.vector_index import FLAT, IVF, Policy
 
 DIM = 32
 TINY = Policy(flat_max=200, lists_per_sqrt=2.0, points_per_list=10, nprobe_min=4,

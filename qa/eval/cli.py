@@ -152,7 +152,7 @@ def _run(args: argparse.Namespace, settings: Settings, check: JudgeCheck,
                         judge_test=test_check, use_as_of=not args.ignore_as_of)
 
     from qa.eval.datasets import load_dataset
-    from qa.indexer import upsert_articles
+    from qa.store.indexer import upsert_articles
 
     dataset = load_dataset(args.dataset, data, limit, args.seed, split=split)
     meta["source"] = dataset.source

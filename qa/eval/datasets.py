@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qa.chunk import sentence_spans
 from qa.errors import QAError
 from qa.eval.facts import UNANSWERABLE, Fact, FactsFormatError, sample
 from qa.eval.metrics import alias_match
 from qa.eval.splits import assign, check_split
-from qa.ingest import article_from_record, content_hash
+from qa.ingest.chunk import sentence_spans
+from qa.ingest.read import article_from_record, content_hash
 from qa.records import Article
 
 DATASETS = ("seed", "squad", "rgb")

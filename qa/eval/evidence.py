@@ -4,7 +4,7 @@ A fact's `evidence` is the text that answers it: SQuAD's sentence holding the
 first gold answer, RGB's positive snippets that hold the answer, the seed facts'
 hand-copied spans. A passage *holds the gold evidence* when it contains an
 evidence span or covers at least half of one (`EvidenceLocator.holds`). That
-gives two scores independent of `qa.cite`'s judge, which chose the citations:
+gives two scores independent of `qa.answer.cite`'s judge, which chose the citations:
 
 - precision: the share of an answer's citations whose passage holds gold evidence;
 - recall: whether the answer cites at least one passage holding gold evidence.

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.dates import as_of_date
 from qa.errors import InvalidDateError, QAError
+from qa.ingest.dates import as_of_date
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 SEED_FACTS = DATA_DIR / "seed_facts.jsonl"

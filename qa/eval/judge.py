@@ -1,6 +1,6 @@
 """The support judge, ALCE citation recall/precision, and the judge's check on labelled cases.
 
-The judge is the one `qa.ask` uses to ground answers (`qa.judge.LearnedJudge` with the
+The judge is the one `qa.ask` uses to ground answers (`qa.answer.judge.LearnedJudge` with the
 default embedder: hard rules for numbers and unreadable scripts, then the fitted decision
 over lexical and similarity signals; the lexical rules when no fitted model is shipped).
 A sentence is supported when some passage supports it. It is not an NLI model, so
@@ -22,11 +22,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qa.chunk import sentence_spans
-from qa.cite import MARKER_RE, is_abstention, parse_markers
+from qa.answer.cite import MARKER_RE, is_abstention, parse_markers
+from qa.answer.judge import Judge, LearnedJudge
 from qa.eval.facts import JUDGE_CASES, JUDGE_TEST_FILES, FactsFormatError
 from qa.eval.metrics import Metric, share
-from qa.judge import Judge, LearnedJudge
+from qa.ingest.chunk import sentence_spans
 
 _judge: Judge | None = None
 

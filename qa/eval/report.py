@@ -60,7 +60,7 @@ DEFINITIONS = """\
   occurs as a whole-word span of the normalised answer (lower case, punctuation and a/an/the
   removed, numbers in words turned into digits: "sixty" = "60", but "60" does not match "650").
   With `all_of`, every group must match. Unanswerable questions are scored by abstention instead.
-- **exact match of the raw draft**: the same match on the model's draft before `qa.cite` removed
+- **exact match of the raw draft**: the same match on the model's draft before `qa.answer.cite` removed
   unsupported sentences; the gap to exact match is what the citation check costs (or saves).
 - **token F1**: SQuAD token F1 of the whole answer against each alias, best alias kept. It is low
   for sentence-length answers by construction (the extra words count against precision).
@@ -69,7 +69,7 @@ DEFINITIONS = """\
   share of answer sentences supported by the union of the passages they cite; precision the
   share of citations that are needed (a citation is irrelevant when it does not support the
   sentence alone and the rest still do).
-  Support is decided by `qa.cite`'s lexical/numeric judge (see the judge check). The final
+  Support is decided by `qa.answer.cite`'s lexical/numeric judge (see the judge check). The final
   answer is re-cited by that same judge, so its scores are near 100% by construction; the
   *draft* scores use the model's own markers on its raw draft and show how well it cites.
 - **retrieval**: `Assistant.retrieve(question, k=10)`; an *article* hit is a passage from one of
@@ -218,7 +218,7 @@ def render_markdown(run: EvalRun, chart: str | None = "metrics.png", failures: i
     out += ["", "## Correct by kind", "", *_md_table(rows, ("kind", "correct", "95% CI", "n"))]
     if run.judge is not None or run.judge_test is not None:
         out += ["", "## Support judge check", "",
-                "`qa.cite`'s judge against hand-labelled cases; positive = supported. **dev**: "
+                "`qa.answer.cite`'s judge against hand-labelled cases; positive = supported. **dev**: "
                 "`qa/eval/data/support_judge_cases.jsonl` (the judge is tuned on these); **test**: "
                 "`support_judge_heldout.jsonl` and `support_judge_test.jsonl` (written blind to the "
                 "judge; reported only, so their disagreements are not listed).", ""]

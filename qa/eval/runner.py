@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qa.answer.cite import is_abstention
 from qa.api import Assistant
-from qa.cite import is_abstention
 from qa.errors import InvalidQuestionError
 from qa.eval.evidence import EvidenceLocator, score_citations
 from qa.eval.facts import Fact

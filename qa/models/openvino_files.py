@@ -2,7 +2,7 @@
 
 `resolve_openvino(spec, precision)` returns a folder that `openvino_genai.LLMPipeline`
 loads: the OpenVINO IR (`openvino_model.xml`/`.bin`), the tokenizer and detokenizer IRs
-and the generation config. It starts from `qa.model_files.resolve_llm` (which assembles
+and the generation config. It starts from `qa.models.model_files.resolve_llm` (which assembles
 and sha256-checks the packaged GGUF and converts it to a transformers folder once), then
 exports that folder with optimum-intel (`optimum-cli export openvino`), compressing the
 weights to int4 or int8 with NNCF, or keeping them fp16.
@@ -150,7 +150,7 @@ def resolve_openvino(spec: str | None = None, precision: str = "int8", cache_dir
     Raises ModelLoadError for a hub id or a bad setting, ModelConvertError when the export fails
     (the previous cache folder, if any, is kept).
     """
-    from qa.model_files import cache_root, resolve_llm
+    from qa.models.model_files import cache_root, resolve_llm
 
     if precision not in OV_PRECISIONS:
         raise ModelLoadError(f"unknown precision {precision!r}: use one of {', '.join(OV_PRECISIONS)}")

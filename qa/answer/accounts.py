@@ -4,7 +4,7 @@ News reports often give one count several times, each from its own source (state
 media, a security source, a wire service), and the figures differ. For each
 "how many X ..." part of a question this module finds the passage sentences that
 state a figure for X, with the event the question asks about, and the source the
-sentence attributes it to. `qa.cite` uses it to attribute the answer's figures and
+sentence attributes it to. `qa.answer.cite` uses it to attribute the answer's figures and
 to add the figures other sources give. It does not judge which figure is right,
 does not read sources that are not named in the same sentence, and calls no model.
 """
@@ -14,11 +14,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.chunk import sentence_spans
-from qa.lexicon import AUXILIARIES, EVENT_GROUPS, IRREGULAR_PLURALS, STOPWORDS
+from qa.answer.lexicon import AUXILIARIES, EVENT_GROUPS, IRREGULAR_PLURALS, STOPWORDS
+from qa.answer.sources import source_of
+from qa.answer.support import counted_after, is_content, tokenize
+from qa.ingest.chunk import sentence_spans
 from qa.records import Hit
-from qa.sources import source_of
-from qa.support import counted_after, is_content, tokenize
 from qa.text import stem, words
 
 __all__ = ["CountQuery", "Figure", "count_queries", "reported_figures"]

@@ -1,7 +1,7 @@
 """The latest report: dated figures for a count, and how the figure changed from one report to the next.
 
 For a "how many X" question, `build_timeline` reads every figure the passages give
-for X (`qa.accounts`, attributed or not) with its article's published date, and
+for X (`qa.answer.accounts`, attributed or not) with its article's published date, and
 keeps those inside the question's time (on or before `as_of`, within "this week"
 when asked so). When reports on different dates give different figures, the
 latest one is the answer and the change is stated with both citations:
@@ -16,10 +16,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from qa.accounts import CountQuery, Figure, count_queries, reported_figures
-from qa.dates import describe, resolve_window, strip_relative
+from qa.answer.accounts import CountQuery, Figure, count_queries, reported_figures
+from qa.answer.support import EVENT_GROUPS
+from qa.ingest.dates import describe, resolve_window, strip_relative
 from qa.records import Account, Answer, Citation, Hit
-from qa.support import EVENT_GROUPS
 from qa.text import STOPWORDS, numbers, stem, words
 
 __all__ = ["Timeline", "apply_timeline", "build_timeline", "cite_accounts", "counted_phrase"]

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from qa.embed import Embedder
-from qa.generate import Generator, Message
-from qa.prompt import ABSTAIN_TEXT
+from qa.answer.prompt import ABSTAIN_TEXT
+from qa.models.embed import Embedder
+from qa.models.generate import Generator, Message
 from qa.text import content_terms
 
 

@@ -2,9 +2,9 @@
 
 Stop words, number words and ordinals, hedges, event groups, negations, calendar and time
 words, auxiliary verbs, reporting words, and the one token pattern. `qa.text`,
-`qa.support`, `qa.accounts`, `qa.sources` and `qa.intent` read these; nothing here
+`qa.answer.support`, `qa.answer.accounts`, `qa.answer.sources` and `qa.answer.intent` read these; nothing here
 computes anything. Only English is covered: text in another script is not judged
-(`qa.judge.readable`).
+(`qa.answer.judge.readable`).
 """
 
 from __future__ import annotations

@@ -2,13 +2,13 @@
 
 Passages are article text, so they are untrusted data: they are fenced, the
 model is told not to follow instructions inside them, and sentences that address
-the assistant are blanked out before it reads them (`qa.injection`). Citations are attached in
-code afterwards (`qa.cite`) whatever the model writes. No model is called here.
+the assistant are blanked out before it reads them (`qa.answer.injection`). Citations are attached in
+code afterwards (`qa.answer.cite`) whatever the model writes. No model is called here.
 """
 
 from __future__ import annotations
 
-from qa.injection import passage_for_model
+from qa.answer.injection import passage_for_model
 from qa.records import Hit
 
 ABSTAIN_TEXT = "The articles don't say."

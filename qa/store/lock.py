@@ -19,8 +19,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from qa.doc_ids import shown
 from qa.errors import IndexLockedError, LockWaitInterruptedError
+from qa.ingest.doc_ids import shown
 
 LOCK_FILE = ".lock"
 HOLDER_FILE = ".lock.holder"

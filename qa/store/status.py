@@ -9,10 +9,10 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from qa.embed_checkpoint import saved_articles
 from qa.errors import QAError
 from qa.settings import VectorStoreSettings
-from qa.store import IndexStore, check_files, current_generation, read_manifest, store_kind
+from qa.store.embed_checkpoint import saved_articles
+from qa.store.index_store import IndexStore, check_files, current_generation, read_manifest, store_kind
 
 
 @dataclass

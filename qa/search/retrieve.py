@@ -1,12 +1,12 @@
 """Hybrid retrieval: dense (FAISS) and BM25 candidates fused by reciprocal rank, near-duplicates removed.
 
 Dated retrieval: with `as_of`, articles published after it are filtered out (undated ones
-are kept: the filter is "published <= as_of or undated", `qa.dates.allows`); relative time
-in the question ("this week") is resolved into a window of days (`qa.dates`); a recency
+are kept: the filter is "published <= as_of or undated", `qa.ingest.dates.allows`); relative time
+in the question ("this week") is resolved into a window of days (`qa.ingest.dates`); a recency
 prior lowers each passage's fused score by `recency_weight * log(1 + days)` from that
 window, or from the newest candidate's date (an undated article gets the median of the dated
 candidates' penalties); syndicated copies collapse to one article
-whose hit lists the others (`qa.dedup`); and the passages are picked by a maximal-
+whose hit lists the others (`qa.search.dedup`); and the passages are picked by a maximal-
 marginal-relevance rule over articles (each further passage of an article already
 picked counts `DIVERSITY_DECAY` times less), so the top passages come from several
 articles unless one is plainly the only relevant one.
@@ -22,11 +22,11 @@ import math
 import re
 from collections.abc import Callable
 
-from qa.dates import DateWindow, allows, as_of_date, resolve_window, strip_relative
-from qa.dedup import groups_of
-from qa.embed import Embedder
+from qa.ingest.dates import DateWindow, allows, as_of_date, resolve_window, strip_relative
+from qa.models.embed import Embedder
 from qa.records import Hit
-from qa.store import IndexStore
+from qa.search.dedup import groups_of
+from qa.store.index_store import IndexStore
 from qa.text import content_terms
 
 RRF_K = 60

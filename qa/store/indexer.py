@@ -4,12 +4,12 @@ Large runs are committed in batches: after every `batch_articles` changed articl
 `checkpoint_seconds` have passed since the last save, a new generation is saved. A run
 that is killed keeps every committed batch, and the next run skips those articles by
 content hash, so it resumes; inside an article of many passages, the index saves its
-embeddings block by block (`qa.embed_checkpoint`), so a rerun resumes there too.
+embeddings block by block (`qa.store.embed_checkpoint`), so a rerun resumes there too.
 
 The progress bar counts characters of article text, so its remaining time holds for one huge
 article as for many small ones; an article whose embedding should take over a minute at the
-documented rate is announced first (`notify`). The one place that ties `qa.ingest` to
-`qa.store`; it answers no questions.
+documented rate is announced first (`notify`). The one place that ties `qa.ingest.read` to
+`qa.store.index_store`; it answers no questions.
 """
 
 from __future__ import annotations
@@ -21,15 +21,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from qa import embed_checkpoint
-from qa.doc_ids import normalize_doc_id, shown
-from qa.embed import Embedder
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError, VectorStoreMismatchError
-from qa.ingest import Skipped, read_paths
-from qa.lock import Notify
+from qa.ingest.doc_ids import normalize_doc_id, shown
+from qa.ingest.read import Skipped, read_paths
+from qa.models.embed import Embedder
 from qa.records import Article
 from qa.settings import SEED_DIR, VectorStoreSettings
-from qa.store import IndexStore, current_generation, read_manifest, store_kind, write_lock
+from qa.store import embed_checkpoint
+from qa.store.index_store import IndexStore, current_generation, read_manifest, store_kind, write_lock
+from qa.store.lock import Notify
 
 BATCH_ARTICLES = 256
 CHECKPOINT_SECONDS = 30.0
@@ -40,7 +40,7 @@ PASSAGES_PER_SECOND = 51.5
 CHARS_PER_PASSAGE = 390
 ANNOUNCE_SECONDS = 60.0  # an article estimated to take longer than this is announced first
 
-log = logging.getLogger("qa.indexer")
+log = logging.getLogger("qa.store.indexer")
 
 
 @dataclass
@@ -179,7 +179,7 @@ def upsert_articles(index_dir: Path, articles: Iterable[Article], embedder: Embe
 
     Every saved generation is complete and consistent; an interrupted run keeps the
     batches already saved (see the module docstring). `notify` (default: a warning on the
-    `qa.indexer` logger) gets one line when the run waits for another writer's lock and
+    `qa.store.indexer` logger) gets one line when the run waits for another writer's lock and
     for each article that will take long to embed.
     """
     started = time.perf_counter()
@@ -250,7 +250,7 @@ def remove_articles(index_dir: Path, doc_ids: Iterable[str],
                     notify: Notify | None = None) -> list[str]:
     """Delete articles by doc id and save; returns those that were in the index.
 
-    An id is looked up as given, else in its normal form (`qa.doc_ids`: 'zero\\u200bwidth'
+    An id is looked up as given, else in its normal form (`qa.ingest.doc_ids`: 'zero\\u200bwidth'
     finds 'zerowidth').
     """
     with write_lock(index_dir, on_wait=notify or log.warning):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.embed import Embedder
+from qa.models.embed import Embedder
 from qa.records import Article, Chunk
 
 PARTIAL_DIR = ".partial"

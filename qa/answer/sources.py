@@ -4,14 +4,21 @@
 verb ("X said", "X reported that", "X, who confirmed ..., said", "X told Reuters").
 `same_source` says whether two such phrases can name the same source. Used by the
 support judge (a figure credited to the wrong source is unsupported) and by
-`qa.accounts`. It does not resolve pronouns or sources named in another sentence.
+`qa.answer.accounts`. It does not resolve pronouns or sources named in another sentence.
 """
 
 from __future__ import annotations
 
 import re
 
-from qa.lexicon import AUXILIARIES, GENERIC_SOURCE_WORDS, NUMBER_WORDS, PHRASE_STOPS, PRONOUNS, STOPWORDS
+from qa.answer.lexicon import (
+    AUXILIARIES,
+    GENERIC_SOURCE_WORDS,
+    NUMBER_WORDS,
+    PHRASE_STOPS,
+    PRONOUNS,
+    STOPWORDS,
+)
 from qa.text import stem, words
 
 __all__ = ["attribute", "mentions_source", "same_source", "source_of"]

@@ -8,7 +8,7 @@ by `Embedder.embed`, as the local embedder's are. `name` is the served model's n
 the first reply: the index manifest records both, as for a local model, so an index built
 with one model is refused with another.
 
-Transport, retries and error names are `qa.openai_http`'s; this module only batches.
+Transport, retries and error names are `qa.models.openai_http`'s; this module only batches.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from qa.embed import Embedder
 from qa.errors import EmptyReplyError, ServerError
-from qa.generate_openai import served_model_name
-from qa.openai_http import ServedAPI
+from qa.models.embed import Embedder
+from qa.models.generate_openai import served_model_name
+from qa.models.openai_http import ServedAPI
 
 DEFAULT_BATCH = 64
 DEFAULT_CONCURRENCY = 4  # requests in flight: lets a server batch, or a load balancer spread

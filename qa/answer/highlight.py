@@ -12,10 +12,10 @@ import html
 import re
 from collections.abc import Iterable
 
-from qa.chunk import sentence_spans
+from qa.ingest.chunk import sentence_spans
 from qa.text import STOPWORDS, WORD_RE, content_terms, stem
 
-# A checked answer (qa.cite) is sentences joined by spaces, each ending "... [1][2]."
+# A checked answer (qa.answer.cite) is sentences joined by spaces, each ending "... [1][2]."
 _CITED_SENTENCE_RE = re.compile(r"\S.*?(?:\s*\[\d+\])+[.!?](?=\s|$)", re.S)
 
 

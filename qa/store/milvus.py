@@ -1,13 +1,13 @@
 """Dense vectors in a Milvus collection (Milvus Lite for a local file, or a Milvus server/cluster).
 
-The second vector backend of `qa.store.IndexStore`, beside FAISS (`qa.vector_index`). One
+The second vector backend of `qa.store.index_store.IndexStore`, beside FAISS (`qa.store.vector_index`). One
 collection per index holds, per passage: its chunk id (the primary key), its unit vector,
 its text and its article's metadata (doc_id, offsets, title, url, published date, content
 hash). The index folder stays the source of truth: its committed manifest lists the
 passages that exist, and this module's job is to make Milvus agree with it without ever
 letting retrieval see a passage the manifest does not list.
 
-How that holds across a crash (chunk ids only ever grow, see `qa.store`):
+How that holds across a crash (chunk ids only ever grow, see `qa.store.index_store`):
 
 * new passages are written to Milvus *before* the manifest that lists them is committed,
   under chunk ids at or above the committed `next_chunk_id`; every search filters on
@@ -21,7 +21,7 @@ How that holds across a crash (chunk ids only ever grow, see `qa.store`):
 
 Milvus Lite runs inside the process that opens the file and locks it: one process at a
 time (a second gets `VectorStoreUnavailableError`). A Milvus server has no such limit.
-This module does not chunk, embed, or read the index folder; `qa.store` calls it.
+This module does not chunk, embed, or read the index folder; `qa.store.index_store` calls it.
 """
 
 from __future__ import annotations

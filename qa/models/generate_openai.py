@@ -10,7 +10,7 @@ button) closes the HTTP connection, so the server stops generating.
 
 Unlike the local adapters it holds no lock: the server schedules concurrent requests. The
 prompt, the citation check and the follow-up rewrite are the callers' (`qa.api`), unchanged.
-Transport, retries and error names are `qa.openai_http`'s.
+Transport, retries and error names are `qa.models.openai_http`'s.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from qa.errors import EmptyReplyError, ServerError, UnknownServedModelError
-from qa.generate import Generator, Message, is_looping
-from qa.openai_http import ServedAPI, StreamCut
+from qa.models.generate import Generator, Message, is_looping
+from qa.models.openai_http import ServedAPI, StreamCut
 
 # Fields not every server takes: llama.cpp's repeat_penalty (its server's default is 1.1; 1.0 is
 # greedy like the local backends) and the usage report; a server that refuses them (a plain 400

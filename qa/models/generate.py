@@ -4,9 +4,9 @@
 transformers adapter loads its model lazily, once, and runs one generation at
 a time (others wait on a lock). It keeps the attention cache of each system
 prompt it has seen (the prompt's fixed prefix), so a question only evaluates the
-passages and itself; `QA_PREFIX_CACHE=0` turns that off. The llama.cpp adapter (`qa.generate_llamacpp`)
-does the same on the GGUF file itself, the OpenVINO adapter (`qa.generate_openvino`) on an
-OpenVINO export of the model, and `qa.generate_openai` streams from a served model (an
+passages and itself; `QA_PREFIX_CACHE=0` turns that off. The llama.cpp adapter (`qa.models.generate_llamacpp`)
+does the same on the GGUF file itself, the OpenVINO adapter (`qa.models.generate_openvino`) on an
+OpenVINO export of the model, and `qa.models.generate_openai` streams from a served model (an
 OpenAI-compatible server); `LLM_BACKENDS` names the four. These are
 the only modules that know a model runtime; they do not build prompts or check
 citations.
@@ -52,7 +52,7 @@ PRECISION_ENV = "QA_LLM_PRECISION"
 def llm_precision(value: str | None = None) -> str:
     """The transformers weight precision: argument, else env QA_LLM_PRECISION, else float32.
 
-    (The openvino backend reads the same setting as int4 / int8 / fp16: qa.openvino_files.)
+    (The openvino backend reads the same setting as int4 / int8 / fp16: qa.models.openvino_files.)
 
     "int8" quantizes every linear layer dynamically (torch's quantize_dynamic): 2.6x faster
     answers on this CPU, but it changed 11 of 12 of the 0.5B model's drafts, mostly for the
@@ -157,7 +157,7 @@ class TransformersGenerator(Generator):
         with self._load_lock:
             if self._model is not None:
                 return self
-            from qa.model_files import DEFAULT_LLM, resolve_llm
+            from qa.models.model_files import DEFAULT_LLM, resolve_llm
 
             path = resolve_llm(self.spec)
             self.name = self.spec or DEFAULT_LLM

@@ -17,8 +17,7 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from qa.chunk import sentence_spans
-from qa.lexicon import (
+from qa.answer.lexicon import (
     CALENDAR,
     CLAUSE_BOUNDARIES,
     EVENT_GROUPS,
@@ -31,8 +30,9 @@ from qa.lexicon import (
     TIME_WORDS,
     TOKEN_RE,
 )
+from qa.answer.sources import same_source, source_of
+from qa.ingest.chunk import sentence_spans
 from qa.records import Hit
-from qa.sources import same_source, source_of
 from qa.text import numbers as parse_numbers
 from qa.text import stem, words
 

@@ -51,7 +51,7 @@ class SentenceTransformerEmbedder(Embedder):
     """sentence-transformers model from a local folder (default: the packaged all-MiniLM-L6-v2)."""
 
     def __init__(self, model: str | None = None, device: str = "cpu") -> None:
-        from qa.model_files import resolve_embedding_model
+        from qa.models.model_files import resolve_embedding_model
 
         self.spec = model
         self.path = resolve_embedding_model(model)
@@ -96,6 +96,6 @@ class SentenceTransformerEmbedder(Embedder):
 
 def _model_name(spec: str | None) -> str:
     """A stable name for the manifest: the setting as given, not the machine-specific path."""
-    from qa.model_files import DEFAULT_EMBEDDING_MODEL
+    from qa.models.model_files import DEFAULT_EMBEDDING_MODEL
 
     return spec or os.environ.get("QA_EMBED_MODEL") or DEFAULT_EMBEDDING_MODEL

@@ -1,6 +1,6 @@
 """The llama.cpp adapter: the same `Generator` on the GGUF file itself (llama-cpp-python).
 
-It runs the GGUF that `qa.model_files.resolve_gguf` assembles and sha256-checks (or a
+It runs the GGUF that `qa.models.model_files.resolve_gguf` assembles and sha256-checks (or a
 `.gguf` path), with the chat template stored in the file, greedy decoding, the same
 loop rule as the transformers adapter, `QA_THREADS` threads and one generation at a
 time. llama-cpp-python reuses the key/value cache of the longest prompt prefix it has
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from qa.errors import ModelLoadError
-from qa.generate import Generator, Message, is_looping, threads_setting
+from qa.models.generate import Generator, Message, is_looping, threads_setting
 
 # llama.cpp's default build uses -march=native, which enabled AMX here and died with SIGILL.
 PORTABLE_CMAKE_ARGS = (
@@ -41,7 +41,7 @@ class LlamaCppGenerator(Generator):
 
     def __init__(self, model: str | None = None, threads: int | None = None,
                  n_ctx: int = DEFAULT_CONTEXT) -> None:
-        from qa.model_files import llm_display_name
+        from qa.models.model_files import llm_display_name
 
         self.spec = model or os.environ.get("QA_LLM_MODEL") or None
         self.name = f"{llm_display_name(self.spec)} (llama.cpp)"
@@ -58,7 +58,7 @@ class LlamaCppGenerator(Generator):
         with self._load_lock:
             if self._llm is not None:
                 return self
-            from qa.model_files import resolve_gguf
+            from qa.models.model_files import resolve_gguf
 
             path = resolve_gguf(self.spec)
             try:

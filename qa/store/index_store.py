@@ -1,23 +1,23 @@
-"""The on-disk index: vectors, passage table, BM25, manifest (FAISS only via qa.vector_index).
+"""The on-disk index: vectors, passage table, BM25, manifest (FAISS only via qa.store.vector_index).
 
 The dense vectors live in one of two stores, recorded in the manifest's `vector_store`:
 FAISS (`vectors.faiss` in each generation, the default) or a Milvus collection
-(`qa.milvus_store`; the generation then holds no vector file, and the committed manifest
+(`qa.store.milvus`; the generation then holds no vector file, and the committed manifest
 decides which of the collection's rows are live). Everything else is the same for both.
 
 Layout of an index folder:
 
     index/CURRENT            name of the live generation, replaced atomically
     index/gen-000007/        manifest.json, articles.jsonl, chunks.jsonl, vectors.faiss
-    index/.lock              held by a writer (qa.lock); .lock.holder says who
-    index/.partial/          saved embeddings of large articles being indexed (qa.embed_checkpoint)
+    index/.lock              held by a writer (qa.store.lock); .lock.holder says who
+    index/.partial/          saved embeddings of large articles being indexed (qa.store.embed_checkpoint)
 
 A save writes a complete new generation folder, fsyncs it, then swaps CURRENT
 (`os.replace`), so a reader or a crash only ever sees the old or the new state.
 A load reads each file once, checks it against the manifest's size and sha256,
 and retries when a writer swapped CURRENT underneath it.
 
-FAISS ids are chunk ids. `qa.vector_index` picks the index type by size (exact
+FAISS ids are chunk ids. `qa.store.vector_index` picks the index type by size (exact
 IndexIDMap2 over IndexFlatIP for small collections, float16 IVF above
 `vector_index.POLICY.flat_max`) and rebuilds it only on the rare transitions its
 policy names; both types delete removed vectors physically (`ntotal` drops), so
@@ -42,9 +42,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qa import embed_checkpoint, vector_index
-from qa.chunk import ChunkSettings, chunk_article
-from qa.embed import Embedder
 from qa.errors import (
     EmptyCorpusError,
     IndexCorruptError,
@@ -53,12 +50,15 @@ from qa.errors import (
     VectorStoreMismatchError,
     VectorStoreUnavailableError,
 )
-from qa.lock import LOCK_TIMEOUT_S, Notify, hold
+from qa.ingest.chunk import ChunkSettings, chunk_article
+from qa.models.embed import Embedder
 from qa.records import Article, Chunk
 from qa.settings import VECTOR_STORES, VectorStoreSettings
+from qa.store import embed_checkpoint, vector_index
+from qa.store.lock import LOCK_TIMEOUT_S, Notify, hold
 
 if TYPE_CHECKING:
-    from qa.lexical import BM25Index
+    from qa.store.bm25 import BM25Index
 
 FORMAT_VERSION = 1
 _FILES = ("manifest.json", "articles.jsonl", "chunks.jsonl", "vectors.faiss")
@@ -211,7 +211,7 @@ class IndexStore:
         self.articles = articles
         self.chunks = chunks
         self.vectors = vectors  # the FAISS index; None when Milvus holds the vectors
-        self.milvus = milvus  # a qa.milvus_store.MilvusVectors, or None
+        self.milvus = milvus  # a qa.store.milvus.MilvusVectors, or None
         self._bm25: BM25Index | None = None
         self._write_prepared = False
         self._checkpoints: set[str] = set()  # saved blocks of large articles, dropped once committed
@@ -231,7 +231,7 @@ class IndexStore:
                                               f"{', '.join(VECTOR_STORES)})")
         if kind == FAISS:
             return cls(Path(root), manifest, {}, {}, vector_index.new_flat(dimension))
-        from qa.milvus_store import MilvusVectors, resolve_uri
+        from qa.store.milvus import MilvusVectors, resolve_uri
 
         assert store is not None
         keep: set[str] = set()
@@ -478,7 +478,7 @@ class IndexStore:
         doc_ids = set(doc_ids)
         present = [d for d in doc_ids if d in self.manifest.articles]
         gone = [cid for cid, c in self.chunks.items() if c.doc_id in doc_ids]
-        if self.milvus is not None:  # the rows go after the next commit (qa.milvus_store)
+        if self.milvus is not None:  # the rows go after the next commit (qa.store.milvus)
             self.milvus.schedule_delete(present, below=self.manifest.next_chunk_id)
         else:
             vector_index.remove(self.vectors, np.array(gone, dtype=np.int64))
@@ -530,7 +530,7 @@ class IndexStore:
 
     def search_lexical(self, query: str, k: int) -> list[tuple[int, float]]:
         """(chunk_id, BM25 score) of up to k passages sharing a stemmed term with the query."""
-        from qa.lexical import BM25Index
+        from qa.store.bm25 import BM25Index
 
         if not self.chunks or k <= 0:
             return []
@@ -598,7 +598,7 @@ class IndexStore:
 def _open_milvus(root: Path, manifest: Manifest, store: VectorStoreSettings):
     """The Milvus collection of a loaded manifest, reached through the configured URI (or the one
     the manifest records; "" is the index folder's own Milvus Lite file)."""
-    from qa.milvus_store import MilvusVectors, resolve_uri
+    from qa.store.milvus import MilvusVectors, resolve_uri
 
     entry = manifest.vector_store
     configured = store.milvus_uri or str(entry.get("uri", ""))
@@ -689,7 +689,7 @@ def check_files(gen: Path, manifest: Manifest, full: bool = True) -> list[str]:
 @contextmanager
 def write_lock(root: str | Path, timeout: float = LOCK_TIMEOUT_S,
                on_wait: Notify | None = None) -> Iterator[None]:
-    """Hold the index's writer lock (other writers wait; readers never do), see `qa.lock.hold`.
+    """Hold the index's writer lock (other writers wait; readers never do), see `qa.store.lock.hold`.
 
     On acquiring it, leftovers of writers that were killed mid-save are removed, and so are
     saved embeddings of large articles untouched for a week.

@@ -1,9 +1,9 @@
 """Turn a model's draft into a cited answer: parse `[n]` markers, judge support, keep what answers.
 
-Each sentence of the draft goes to the support judge (`qa.judge`); the model's own markers
+Each sentence of the draft goes to the support judge (`qa.answer.judge`); the model's own markers
 are only a hint. A supported sentence is cited to the passages that support it, an
 unsupported one is removed. Of the supported sentences, only those holding an answer of the
-kind the question asks for (`qa.intent`) are kept; a one-fact question keeps its best one, a
+kind the question asks for (`qa.answer.intent`) are kept; a one-fact question keeps its best one, a
 yes/no question is answered "Yes" or "No" with the cited reason. Figures that named sources
 give for the count asked about become structured `accounts`. Every change is recorded. No
 model is called here (the judge may use the embedder).
@@ -14,15 +14,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from qa.accounts import Figure, reported_figures
-from qa.chunk import sentence_spans
-from qa.injection import strip_markers
-from qa.intent import COUNT, NUMBER, PERSON, PLACE, TIME, YES_NO, Intent, parse_intent
-from qa.judge import Judge, LearnedJudge, answers_kind
-from qa.prompt import ABSTAIN_TEXT
+from qa.answer.accounts import Figure, reported_figures
+from qa.answer.injection import strip_markers
+from qa.answer.intent import COUNT, NUMBER, PERSON, PLACE, TIME, YES_NO, Intent, parse_intent
+from qa.answer.judge import Judge, LearnedJudge, answers_kind
+from qa.answer.prompt import ABSTAIN_TEXT
+from qa.answer.sources import attribute, source_of
+from qa.answer.support import claim_of, clauses, evidence_of, supporting_passages, supports
+from qa.ingest.chunk import sentence_spans
 from qa.records import Account, Citation, Hit
-from qa.sources import attribute, source_of
-from qa.support import claim_of, clauses, evidence_of, supporting_passages, supports
 from qa.text import STOPWORDS, content_terms, numbers, words
 
 __all__ = ["MARKER_RE", "Grounded", "clean_sentence", "default_judge", "draft_sentences", "ground",
@@ -124,7 +124,7 @@ def draft_sentences(draft: str) -> list[str]:
 def ground(draft: str, hits: list[Hit], question: str = "", judge: Judge | None = None) -> Grounded:
     """Check every sentence of `draft` against `hits` and build the cited answer.
 
-    The question is parsed once (`qa.intent`). A supported sentence is an answer only if it
+    The question is parsed once (`qa.answer.intent`). A supported sentence is an answer only if it
     holds an answer of the asked kind (a count of what "how many X" counts, a time for
     "when", a name for "who" ...). A one-fact question keeps its best answering sentence,
     cut to the clause that holds the answer when it runs past `MAX_ONE_FACT_CHARS`. A yes/no

@@ -1,11 +1,11 @@
 """The support judge behind one interface: `Judge.verdict(claim, passages) -> Verdict`.
 
 Two implementations:
-- `RuleJudge`: the deterministic lexical rules of `qa.support` (numbers bound to what they
+- `RuleJudge`: the deterministic lexical rules of `qa.answer.support` (numbers bound to what they
   count, names, event words, polarity, coverage), as a yes/no.
 - `LearnedJudge`: what the rules accept, and beyond that the same signals and a few more, as
   numbers (`features`), combined by a logistic regression fitted on dev data only
-  (`scripts/fit_judge.py`) and shipped as a small versioned file (`qa/data/judge_model.json`).
+  (`scripts/fit_judge.py`) and shipped as a small versioned file (`qa/answer/data/judge_model.json`).
   Its score is the fitted probability that the sentence is a right, supported answer; a claim
   the rules reject is supported when that score >= the file's threshold (paraphrase).
 
@@ -14,7 +14,7 @@ passage states (and the question did not give) is unsupported, and so is a name 
 a passage nor the question holds, a figure given for another event ("650 killed" where the
 passages say 650 freed), or a figure credited to a source ("the union said 12") when the
 passage sentences that state it name another; a passage sentence that
-addresses the assistant (`qa.injection`) is never evidence; a claim or passage in a script
+addresses the assistant (`qa.answer.injection`) is never evidence; a claim or passage in a script
 the English lexicon cannot read is not judged (`Verdict.judgeable` is False). Neither judge
 calls the answering model; the learned one may use the embedder for one similarity.
 """
@@ -32,12 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.chunk import sentence_spans
-from qa.injection import is_instruction
-from qa.intent import COUNT, NUMBER, TIME, YES_NO, Intent, parse_intent
-from qa.lexicon import VAGUE_AMOUNTS
-from qa.records import Hit
-from qa.support import (
+from qa.answer.injection import is_instruction
+from qa.answer.intent import COUNT, NUMBER, TIME, YES_NO, Intent, parse_intent
+from qa.answer.lexicon import VAGUE_AMOUNTS
+from qa.answer.support import (
     _name_present,
     _polarity_matches,
     claim_of,
@@ -49,6 +47,8 @@ from qa.support import (
     supports,
     without_given,
 )
+from qa.ingest.chunk import sentence_spans
+from qa.records import Hit
 from qa.text import content_terms, numbers, stem, words
 
 MODEL_FILE = Path(__file__).resolve().parent / "data" / "judge_model.json"
@@ -254,7 +254,7 @@ def features(claim: str, passage: str, intent: Intent, all_terms: set[str],
 
 
 class RuleJudge(Judge):
-    """Today's lexical rules (`qa.support.supports`) behind the `Judge` interface."""
+    """Today's lexical rules (`qa.answer.support.supports`) behind the `Judge` interface."""
 
     def verdict(self, claim: str, passages: Sequence[str], question: str | Intent = "") -> Verdict:
         intent = question if isinstance(question, Intent) else parse_intent(question)

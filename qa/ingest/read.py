@@ -2,7 +2,7 @@
 
 Decodes text (UTF-8, UTF-16 with a BOM, else Windows-1252), rejects binary
 files, keeps only the main text of HTML pages (trafilatura: no scripts, menus
-or footers), and gives each article a doc_id (in its normal form, `qa.doc_ids`)
+or footers), and gives each article a doc_id (in its normal form, `qa.ingest.doc_ids`)
 and a content hash. In folders, symbolic links that lead out of the folder are
 not followed unless asked. What is left out is reported as `Skipped`, with why
 and of what kind. It does not chunk, embed or store anything.
@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from qa.dates import date_from_text, parse_date
-from qa.doc_ids import MAX_DOC_ID_CHARS, doc_id_problem, normalize_doc_id, raw_doc_id_problem, shown
 from qa.errors import (
     EmptyCorpusError,
     EmptyFileError,
@@ -35,6 +33,8 @@ from qa.errors import (
     UnreadableFileError,
     UnsupportedFileError,
 )
+from qa.ingest.dates import date_from_text, parse_date
+from qa.ingest.doc_ids import MAX_DOC_ID_CHARS, doc_id_problem, normalize_doc_id, raw_doc_id_problem, shown
 from qa.records import Article
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl")
@@ -166,7 +166,7 @@ def _html_to_article(html: str, doc_id: str, path: str) -> Article:
 
 
 def _file_doc_id(path: Path) -> str:
-    """The doc id of a file: its name without extension, in normal form (`qa.doc_ids`)."""
+    """The doc id of a file: its name without extension, in normal form (`qa.ingest.doc_ids`)."""
     problem = raw_doc_id_problem(path.stem)
     if problem:
         raise InvalidDocIdError(f"{path}: the file name, used as doc id, {problem}")

@@ -1,6 +1,6 @@
 """The OpenVINO adapter: the same `Generator` through openvino-genai's LLMPipeline on the CPU.
 
-It runs the folder `qa.openvino_files.resolve_openvino` exports once (int4, int8 or fp16
+It runs the folder `qa.models.openvino_files.resolve_openvino` exports once (int4, int8 or fp16
 weights, `QA_LLM_PRECISION`), tokenizes the chat with the model's own transformers
 tokenizer (so the prompt's tokens are the reference backend's), decodes greedily with
 the same loop rule, `QA_THREADS` threads and one generation at a time, and streams text
@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import ModelLoadError
-from qa.generate import Generator, Message, TransformersGenerator, is_looping, threads_setting
+from qa.models.generate import Generator, Message, TransformersGenerator, is_looping, threads_setting
 
 # Weight precision of the openvino backend when QA_LLM_PRECISION is not set (see README).
 DEFAULT_OV_PRECISION = "int8"
@@ -58,7 +58,7 @@ def runtime_problem() -> str | None:
     """
     if importlib.util.find_spec("openvino_genai") is None:
         return f"openvino-genai is not installed ({INSTALL_HINT})"
-    from qa.model_files import cache_root
+    from qa.models.model_files import cache_root
 
     try:
         version = importlib.metadata.version("openvino-genai")
@@ -145,8 +145,8 @@ class OpenVINOGenerator(Generator):
 
     def __init__(self, model: str | None = None, threads: int | None = None,
                  precision: str | None = None) -> None:
-        from qa.model_files import llm_display_name
-        from qa.openvino_files import openvino_precision
+        from qa.models.model_files import llm_display_name
+        from qa.models.openvino_files import openvino_precision
 
         self.spec = model or os.environ.get("QA_LLM_MODEL") or None
         self.precision = openvino_precision(precision, DEFAULT_OV_PRECISION)
@@ -165,8 +165,8 @@ class OpenVINOGenerator(Generator):
         with self._load_lock:
             if self._pipe is not None:
                 return self
-            from qa.model_files import resolve_llm
-            from qa.openvino_files import resolve_openvino
+            from qa.models.model_files import resolve_llm
+            from qa.models.openvino_files import resolve_openvino
 
             path = resolve_openvino(self.spec, self.precision)
             source = resolve_llm(self.spec)

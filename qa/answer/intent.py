@@ -4,7 +4,7 @@
 re-parsing the question with its own pattern: the citation check keeps only sentences
 that hold an answer of the asked kind, "how many" answers must count what was asked,
 yes/no questions get "Yes" or "No" with the cited reason. The question's own embedded
-instructions are split off first (`qa.injection.split_question`). Lexical and English
+instructions are split off first (`qa.answer.injection.split_question`). Lexical and English
 only; it does not resolve pronouns (`Assistant.standalone_question` does that) and calls no model.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from qa.accounts import CountQuery, count_queries
-from qa.injection import split_question
-from qa.support import asks_for_time
+from qa.answer.accounts import CountQuery, count_queries
+from qa.answer.injection import split_question
+from qa.answer.support import asks_for_time
 
 COUNT, NUMBER, TIME, PERSON, PLACE, LIST, YES_NO, OTHER = (
     "count", "number", "time", "person", "place", "list", "yes/no", "other")

@@ -1,0 +1,1 @@
+"""Search: hybrid dense and BM25 retrieval over a store, dated retrieval, syndicated copies."""
