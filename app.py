@@ -1,6 +1,6 @@
 """Start the `qa` chat UI: `python app.py [--host H] [--port N] [--index-dir DIR] [--llm-model M]`.
 
-A thin entry point: the page itself is built in `qa/ui.py` (`build_app`, `launch`),
+A thin entry point: the page itself is built in `qa/ui/page.py` (`build_app`, `launch`),
 on `qa`'s public API only. `qa serve` starts the same app.
 """
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import gradio as gr
 import pytest
 
-import qa.ui as app
+import qa.ui.handlers as ui_handlers
+import qa.ui.page as ui_page
+import qa.ui.render as ui_render
 from qa.answer.highlight import answer_sentences, highlight_html, shared_terms
 from qa.api import Assistant
 from qa.errors import ModelLoadError
@@ -22,7 +24,7 @@ EVIL = ('Evil Corp announced record profits of 900 million dollars in the quarte
         '[click me](javascript:alert(2)) **bold** <b>tag</b>\n')
 
 
-def run(handlers: app.Handlers, question: str, chat=None, history=None, k=4, max_new_tokens=96):
+def run(handlers: ui_handlers.Handlers, question: str, chat=None, history=None, k=4, max_new_tokens=96):
     return list(handlers.respond(question, chat or [], history or [], k, max_new_tokens))
 
 
@@ -32,15 +34,15 @@ def final(outputs):
 
 
 @pytest.fixture
-def handlers(assistant: Assistant) -> app.Handlers:
-    return app.Handlers(assistant)
+def handlers(assistant: Assistant) -> ui_handlers.Handlers:
+    return ui_handlers.Handlers(assistant)
 
 
 # ---- the page -----------------------------------------------------------------------------------
 def test_build_app_makes_a_queued_page_without_launching(assistant):
-    demo = app.build_app(assistant)
+    demo = ui_page.build_app(assistant)
     assert isinstance(demo, gr.Blocks)
-    assert demo._queue.default_concurrency_limit == app.QUEUE_CONCURRENCY
+    assert demo._queue.default_concurrency_limit == ui_page.QUEUE_CONCURRENCY
     config = demo.get_config_file()
     ids = {c["props"].get("elem_id") for c in config["components"]}
     assert {"chat", "question", "ask", "passages", "articles", "upload", "remove", "timings"} <= ids
@@ -48,7 +50,7 @@ def test_build_app_makes_a_queued_page_without_launching(assistant):
                if c["type"] == "slider"}
     assert sliders["Passages given to the model (k)"] == assistant.settings.passages
     answer_fns = [d for d in demo.fns.values() if d.concurrency_id == "answer"]
-    assert answer_fns and all(d.concurrency_limit == app.ANSWER_CONCURRENCY for d in answer_fns)
+    assert answer_fns and all(d.concurrency_limit == ui_page.ANSWER_CONCURRENCY for d in answer_fns)
 
 
 # ---- asking -------------------------------------------------------------------------------------
@@ -56,14 +58,14 @@ def test_answer_streams_then_shows_checked_answer_with_linked_markers(handlers):
     outputs = run(handlers, SEED_QUESTION)
     first = outputs[0]
     assert first[0] == ""  # the question box is cleared at once
-    assert first[1][-1]["content"] == f"*{app.THINKING}*"
+    assert first[1][-1]["content"] == f"*{ui_handlers.THINKING}*"
     drafts = [o[1][-1]["content"] for o in outputs[1:-1]]
     assert len(drafts) >= 3 and all(d.endswith("▍") for d in drafts)
     assert len(drafts[-1]) > len(drafts[0])  # grows piece by piece
     _, chat, state, history, passages, timings = final(outputs)
     message = chat[-1]["content"]
     assert '<a class="cite-ref" href="#cite-1"' in message and "650" in message
-    assert chat == state and chat[0] == {"role": "user", "content": app.md_text(SEED_QUESTION)}
+    assert chat == state and chat[0] == {"role": "user", "content": ui_render.md_text(SEED_QUESTION)}
     assert 'id="cite-1"' in passages and "<mark>650</mark>" in passages
     assert "Supports answer sentence 1" in passages
     assert "000_6ad931cbaa20b811" in passages and "The Algerian government is yet" in passages  # no title
@@ -123,9 +125,9 @@ def test_missing_index_is_a_readable_error(tmp_path, embedder, generator):
     lonely = Assistant(embedder=embedder, generator=generator,
                        settings=Settings(index_dir=tmp_path / "nothing-here"))
     with pytest.raises(gr.Error) as caught:
-        run(app.Handlers(lonely), SEED_QUESTION)
+        run(ui_handlers.Handlers(lonely), SEED_QUESTION)
     assert caught.value.message and "Traceback" not in caught.value.message
-    table, dropdown = app.Handlers(lonely).articles_view()  # the panel says so instead of failing
+    table, dropdown = ui_handlers.Handlers(lonely).articles_view()  # the panel says so instead of failing
     assert "qa-empty" in table and dropdown["choices"] == []
 
 
@@ -152,7 +154,7 @@ def test_model_errors_are_readable(assistant, handlers, monkeypatch):
 
 def test_clear_starts_a_new_conversation(handlers):
     chat, state, history, passages, timings = handlers.clear()
-    assert chat == state == history == [] and passages == app.NO_PASSAGES and timings == ""
+    assert chat == state == history == [] and passages == ui_render.NO_PASSAGES and timings == ""
 
 
 # ---- untrusted article text ---------------------------------------------------------------------
@@ -187,20 +189,21 @@ def test_rendering_escapes_titles_urls_and_dates():
                         start=0, end=10, score=1.0, url="javascript:alert(1)", published="<i>2013</i>",
                         cited_by=[0])
     answer = Answer(question="q", text="A b c [1].", citations=[citation])
-    out = app.passages_html(answer)
+    out = ui_render.passages_html(answer)
     assert "<img" not in out and "<i>" not in out and "<b>" not in out
     assert 'href="javascript' not in out
     good = Citation(n=1, doc_id="d", title="T", text="t", start=0, end=1, score=1.0,
                     url='https://news.example/a?"onmouseover=x', cited_by=[0])
-    linked = app.passages_html(Answer(question="q", text="t [1].", citations=[good]))
+    linked = ui_render.passages_html(Answer(question="q", text="t [1].", citations=[good]))
     assert 'href="https://news.example/a?&quot;onmouseover=x"' in linked and ">news.example</a>" in linked
-    assert app.md_text("<script>[x](y)") == "&lt;script&gt;\\[x\\]\\(y\\)"
-    assert app.answer_markdown("Hi <b>[2]</b> [1].").count("cite-ref") == 2
-    assert "<b>" not in app.answer_markdown("Hi <b>[2]</b> [1].")
+    assert ui_render.md_text("<script>[x](y)") == "&lt;script&gt;\\[x\\]\\(y\\)"
+    assert ui_render.answer_markdown("Hi <b>[2]</b> [1].").count("cite-ref") == 2
+    assert "<b>" not in ui_render.answer_markdown("Hi <b>[2]</b> [1].")
 
 
 def test_articles_panel_escapes_titles(tmp_path):
-    table = app.articles_html({"x": {"title": "<script>t</script>", "published": "2013-01-17", "chunks": 2}})
+    table = ui_render.articles_html(
+        {"x": {"title": "<script>t</script>", "published": "2013-01-17", "chunks": 2}})
     assert "<script>" not in table and "&lt;script&gt;" in table and "2013-01-17" in table
     assert "1 article indexed" in table
 
@@ -253,11 +256,11 @@ def test_uploads_are_checked_for_type_and_size(tmp_path):
     big.write_bytes(b"x" * 2048)
     odd = tmp_path / "c.pdf"
     odd.write_bytes(b"%PDF")
-    accepted, rejected = app.check_uploads([small, big, odd, tmp_path / "gone.txt"], max_bytes=1024)
+    accepted, rejected = ui_handlers.check_uploads([small, big, odd, tmp_path / "gone.txt"], max_bytes=1024)
     assert accepted == [str(small)]
     reasons = {s.path: s.reason for s in rejected}
     assert "limit" in reasons["b.md"] and "not one of" in reasons["c.pdf"] and "gone.txt" in reasons
-    assert app.MAX_UPLOAD_BYTES == 20 * 1024 * 1024
+    assert ui_handlers.MAX_UPLOAD_BYTES == 20 * 1024 * 1024
 
 
 def test_remove_deletes_one_article(assistant, handlers):
@@ -291,28 +294,28 @@ def test_highlight_marks_shared_words_only_and_escapes():
 def test_address_defaults_to_loopback_and_follows_env(monkeypatch):
     monkeypatch.delenv("QA_HOST", raising=False)
     monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
-    assert app.resolve_address() == ("127.0.0.1", 7860)
+    assert ui_page.resolve_address() == ("127.0.0.1", 7860)
     monkeypatch.setenv("QA_HOST", "0.0.0.0")
     monkeypatch.setenv("GRADIO_SERVER_PORT", "8123")
-    assert app.resolve_address() == ("0.0.0.0", 8123)
-    assert app.resolve_address("127.0.0.1", 9000) == ("127.0.0.1", 9000)
+    assert ui_page.resolve_address() == ("0.0.0.0", 8123)
+    assert ui_page.resolve_address("127.0.0.1", 9000) == ("127.0.0.1", 9000)
 
 
 def test_launch_binds_loopback_with_upload_limit(assistant, monkeypatch):
     seen = {}
     monkeypatch.delenv("QA_HOST", raising=False)
     monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: seen.update(kw))
-    monkeypatch.setattr(app, "_warm_up", lambda assistant: None)
-    app.launch(assistant=assistant, port=7999)
+    monkeypatch.setattr(ui_page, "_warm_up", lambda assistant: None)
+    ui_page.launch(assistant=assistant, port=7999)
     assert seen["server_name"] == "127.0.0.1" and seen["server_port"] == 7999
-    assert seen["max_file_size"] == app.MAX_UPLOAD_BYTES and seen["ssr_mode"] is False
+    assert seen["max_file_size"] == ui_handlers.MAX_UPLOAD_BYTES and seen["ssr_mode"] is False
     assert seen.get("share") in (None, False)
 
 
 def test_main_parses_flags(monkeypatch, tmp_path):
     seen = {}
-    monkeypatch.setattr(app, "launch", lambda **kw: seen.update(kw))
-    assert app.main(["--port", "8111", "--host", "127.0.0.2", "--index-dir", str(tmp_path),
+    monkeypatch.setattr(ui_page, "launch", lambda **kw: seen.update(kw))
+    assert ui_page.main(["--port", "8111", "--host", "127.0.0.2", "--index-dir", str(tmp_path),
                      "--llm-model", "tiny"]) == 0
     assert seen["port"] == 8111 and seen["host"] == "127.0.0.2"
     assert seen["settings"].index_dir == tmp_path and seen["settings"].llm_model == "tiny"
@@ -322,7 +325,7 @@ def test_app_entry_point_is_thin_and_exposes_the_ui():
     import importlib
 
     entry = importlib.import_module("app")
-    assert entry.build_app is app.build_app and entry.launch is app.launch
+    assert entry.build_app is ui_page.build_app and entry.launch is ui_page.launch
     assert len((Path(__file__).resolve().parent.parent / "app.py").read_text().splitlines()) < 30
 
 
@@ -333,7 +336,7 @@ def test_remove_refused_in_the_dialog_removes_nothing(assistant, handlers):
 
 
 def test_stop_replaces_the_unfinished_draft():
-    from qa.ui import STOPPED, THINKING, Handlers
+    from qa.ui.handlers import STOPPED, THINKING, Handlers
 
     chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "650 hostages ▍"}]
     shown, state = Handlers.stop(None, chat)
@@ -345,7 +348,7 @@ def test_stop_replaces_the_unfinished_draft():
 
 
 def test_untitled_articles_are_named_by_their_opening_words():
-    from qa.ui import article_label
+    from qa.ui.render import article_label
 
     assert article_label("A Title", "Body text", "d1") == "A Title"
     assert article_label("", "One two three four five six seven eight nine ten", "d1") == \

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 import qa.api
-import qa.ui as ui
+import qa.ui.handlers as ui_handlers
+import qa.ui.page as ui_page
 from qa.api import Assistant, check_question
 from qa.cli import main
 from qa.errors import (
@@ -311,20 +312,21 @@ def test_special_files_are_refused_not_read(tmp_path):
 
 # ---- 6, 7, 8, 10: uploads in the UI ------------------------------------------------------------
 @pytest.fixture
-def handlers(assistant) -> ui.Handlers:
-    return ui.Handlers(assistant)
+def handlers(assistant) -> ui_handlers.Handlers:
+    return ui_handlers.Handlers(assistant)
 
 
 def test_the_upload_limit_is_written_as_20_mib_everywhere(tmp_path, assistant):
     big = tmp_path / "big.txt"
     with open(big, "wb") as fh:
-        fh.truncate(ui.MAX_UPLOAD_BYTES + 1)
-    _, (refused,) = ui.check_uploads([big])
+        fh.truncate(ui_handlers.MAX_UPLOAD_BYTES + 1)
+    _, (refused,) = ui_handlers.check_uploads([big])
     assert refused.reason == "big.txt: 20.0 MiB is over the 20 MiB limit"
-    config = ui.build_app(assistant).get_config_file()
+    config = ui_page.build_app(assistant).get_config_file()
     (upload,) = [c["props"] for c in config["components"] if c["props"].get("elem_id") == "upload"]
     assert "up to 20 MiB each" in upload["label"]
-    assert " MB" not in Path(ui.__file__).read_text(encoding="utf-8")
+    for module in Path(ui_page.__file__).parent.glob("*.py"):
+        assert " MB" not in module.read_text(encoding="utf-8"), module.name
 
 
 def test_an_html_file_name_is_refused_by_qa_escaped(handlers, assistant, tmp_path):
@@ -335,7 +337,7 @@ def test_an_html_file_name_is_refused_by_qa_escaped(handlers, assistant, tmp_pat
         handlers.upload([str(evil)])
     message = caught.value.message
     assert "<img" not in message and "&lt;img src=x onerror=alert(1)&gt;.exe" in message
-    config = ui.build_app(assistant).get_config_file()
+    config = ui_page.build_app(assistant).get_config_file()
     (upload,) = [c["props"] for c in config["components"] if c["props"].get("elem_id") == "upload"]
     assert not upload.get("file_types")
     empty = tmp_path / "<i onmouseover=alert(2)>.txt"
@@ -368,7 +370,7 @@ def test_routine_errors_are_one_log_line_and_bugs_keep_their_traceback(handlers,
     with pytest.raises(gr.Error) as caught:
         handlers.upload(None)
     assert caught.value.print_exception is False  # Gradio prints no traceback for it either
-    missing = ui.Handlers(Assistant(embedder=HashingEmbedder(), generator=ExtractiveGenerator(),
+    missing = ui_handlers.Handlers(Assistant(embedder=HashingEmbedder(), generator=ExtractiveGenerator(),
                                     settings=Settings(index_dir=tmp_path / "none")))
     with pytest.raises(gr.Error) as caught:
         list(missing.respond("Who?", [], []))
@@ -413,7 +415,7 @@ def test_asking_during_the_first_indexing_says_it_is_in_progress(tmp_path):
         with pytest.raises(IndexingInProgressError, match=f"still being indexed .*pid {os.getpid()}"):
             assistant.ask("Who?")
         with pytest.raises(gr.Error, match="still being indexed"):
-            list(ui.Handlers(assistant).respond("Who?", [], []))
+            list(ui_handlers.Handlers(assistant).respond("Who?", [], []))
     finally:
         release.set()
         writer.join()

@@ -334,11 +334,11 @@ def test_the_ui_stop_button_cancels_the_served_request(server, seed_index, embed
 
     from gradio_client import Client
 
-    import qa.ui as ui
+    import qa.ui.page as ui_page
 
     settings = Settings(index_dir=seed_index, min_relevance=0.05, llm_backend="openai",
                         llm_url=server.url, llm_model="drip")
-    demo = ui.build_app(Assistant(embedder=embedder, settings=settings))
+    demo = ui_page.build_app(Assistant(embedder=embedder, settings=settings))
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

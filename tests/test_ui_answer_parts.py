@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qa.answer.highlight import answer_highlight_html
 from qa.records import Account, Answer, Citation
-from qa.ui import other_reports_html, passages_html
+from qa.ui.render import other_reports_html, passages_html
 
 PASSAGE = ("Rescue teams worked through the night in the valley. Twelve miners were rescued on Monday, "
            "the regional governor said. Miners' families gathered at the gate.")

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-import qa.ui as ui
+import qa.ui.page as ui_page
 from qa.api import Assistant
 from qa.settings import Settings
 from qa.testing import ExtractiveGenerator
@@ -33,7 +33,7 @@ class SlowGenerator(ExtractiveGenerator):
 def running_app(seed_index, embedder):
     assistant = Assistant(embedder=embedder, generator=SlowGenerator(),
                           settings=Settings(index_dir=seed_index, min_relevance=0.05))
-    demo = ui.build_app(assistant)
+    demo = ui_page.build_app(assistant)
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
