@@ -21,15 +21,18 @@ import importlib
 import importlib.metadata
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qa.atomic_files import (
+    build_folder,
+    replace_folder,
+    write_atomic,
+)
 from qa.errors import ModelLoadError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -336,10 +339,8 @@ def resolve_gguf(
                 stale.unlink(missing_ok=True)
             tmp = folder / f".tmp-{os.getpid()}-{known.gguf_name}"
             _assemble(known, tmp, progress)  # deletes tmp on a size or checksum mismatch
-            (folder / MARKER_NAME).write_text(
-                json.dumps({"source": known.name, "sha256": known.sha256, "bytes": known.size}),
-                encoding="utf-8",
-            )
+            write_atomic(folder / MARKER_NAME,
+                         json.dumps({"source": known.name, "sha256": known.sha256, "bytes": known.size}))
             os.replace(tmp, final)
     except Timeout as exc:
         raise ModelLoadError(
@@ -397,10 +398,7 @@ def _ensure_converted(
         with lock:
             if _is_complete(final):  # another process finished while we waited
                 return final
-            for stale in root.glob(f".tmp-{slug}-*"):  # left by a crashed run
-                shutil.rmtree(stale, ignore_errors=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{slug}-", dir=root))
-            try:
+            with build_folder(root, f".tmp-{slug}-") as tmp:  # clears a crashed run's leftovers
                 gguf = Path(get_gguf(tmp))
                 out = tmp / "model"
                 _note(
@@ -416,12 +414,8 @@ def _ensure_converted(
                     "weights_dtype": _SAVE_DTYPE,
                     "seconds": round(time.monotonic() - started, 1),
                 }
-                (out / MARKER_NAME).write_text(json.dumps(info, indent=1), encoding="utf-8")
-                if final.exists():  # an older format version or an unmarked leftover
-                    shutil.rmtree(final)
-                os.replace(out, final)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+                write_atomic(out / MARKER_NAME, json.dumps(info, indent=1))
+                replace_folder(out, final)  # an older format version or an unmarked leftover goes now
     except Timeout as exc:
         raise ModelLoadError(
             f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process "

@@ -20,13 +20,17 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from qa.atomic_files import (
+    build_folder,
+    replace_folder,
+    write_atomic,
+)
 from qa.errors import ModelConvertError, ModelLoadError
 
 OV_PRECISIONS = ("int4", "int8", "fp16")
@@ -172,10 +176,7 @@ def resolve_openvino(spec: str | None = None, precision: str = "int8", cache_dir
         with lock:
             if is_complete(final):  # another process finished while we waited
                 return final
-            for stale in root.glob(f".tmp-{final.name}-*"):  # left by a crashed or killed run
-                shutil.rmtree(stale, ignore_errors=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=root))
-            try:
+            with build_folder(root, f".tmp-{final.name}-") as tmp:  # clears a killed run's leftovers
                 out = tmp / "model"
                 started = time.monotonic()
                 run_export(Path(source), out, precision, progress)
@@ -187,12 +188,8 @@ def resolve_openvino(spec: str | None = None, precision: str = "int8", cache_dir
                         "and try again")
                 info = {"version": OV_CONVERT_VERSION, "source": str(source), "precision": precision,
                         "seconds": round(time.monotonic() - started, 1), "packages": _versions()}
-                (out / OV_MARKER).write_text(json.dumps(info, indent=1), encoding="utf-8")
-                if final.exists():  # an older version or an unmarked leftover: replaced only now
-                    shutil.rmtree(final)
-                os.replace(out, final)
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+                write_atomic(out / OV_MARKER, json.dumps(info, indent=1))
+                replace_folder(out, final)  # an older version or an unmarked leftover goes only now
     except Timeout as exc:
         raise ModelConvertError(
             f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process converting "

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -26,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.atomic_files import (
+    write_atomic,
+)
 from qa.models.embed import Embedder
 from qa.records import Article, Chunk
 
@@ -105,14 +107,8 @@ def _load_block(folder: Path, first: int, rows: int, dimension: int) -> np.ndarr
 
 
 def _save_block(folder: Path, first: int, vectors: np.ndarray) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    final = _block_path(folder, first)
-    tmp = folder / f".{final.name}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, final)
+    write_atomic(_block_path(folder, first),
+                 lambda fh: np.save(fh, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False))
 
 
 def discard(root: Path, keys: Iterable[str]) -> None:

@@ -42,6 +42,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from qa.atomic_files import (
+    fsync_dir,
+    fsync_file,
+    write_atomic,
+)
 from qa.errors import (
     EmptyCorpusError,
     IndexCorruptError,
@@ -129,17 +134,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_jsonl(path: Path, rows: Iterable[dict]) -> None:
@@ -568,19 +562,12 @@ class IndexStore:
                 fh.flush()
                 os.fsync(fh.fileno())
             for f in files:
-                with open(tmp / f, "rb") as fh:
-                    os.fsync(fh.fileno())
-            _fsync_dir(tmp)
+                fsync_file(tmp / f)
+            fsync_dir(tmp)
             final = self.root / name
             os.rename(tmp, final)
-            _fsync_dir(self.root)
-            pointer_tmp = self.root / f".CURRENT-{os.getpid()}"
-            with open(pointer_tmp, "w", encoding="utf-8") as fh:
-                fh.write(name + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(pointer_tmp, self.root / "CURRENT")
-            _fsync_dir(self.root)
+            fsync_dir(self.root)
+            write_atomic(self.root / "CURRENT", name + "\n")  # the switch: old state or new, never half
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -620,6 +607,16 @@ def _prune(root: Path, keep: set[str]) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
+# What a killed writer leaves: a temp generation folder, a temp CURRENT pointer (`write_atomic`'s
+# `.CURRENT.<pid>.tmp`; `.CURRENT-<pid>` before 0.4.0).
+LEFTOVER_PREFIXES = (".gen-", ".CURRENT")
+
+
+def leftovers(root: Path) -> list[Path]:
+    """The leftovers of killed writers in an index folder (read only)."""
+    return sorted(p for p in root.iterdir() if p.name.startswith(LEFTOVER_PREFIXES)) if root.is_dir() else []
+
+
 def remove_leftovers(root: Path) -> list[str]:
     """Delete what a killed writer left behind: temp generation folders and pointer files.
 
@@ -627,13 +624,12 @@ def remove_leftovers(root: Path) -> list[str]:
     the names removed.
     """
     removed = []
-    for path in root.iterdir() if root.is_dir() else []:
-        if path.name.startswith(".gen-") and path.is_dir():
+    for path in leftovers(root):
+        if path.is_dir():
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path.name)
-        elif path.name.startswith(".CURRENT-") and path.is_file():
+        else:
             path.unlink(missing_ok=True)
-            removed.append(path.name)
+        removed.append(path.name)
     return removed
 
 

@@ -19,6 +19,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from qa.atomic_files import (
+    stale_temp_files,
+    write_atomic,
+)
 from qa.errors import IndexLockedError, LockWaitInterruptedError
 from qa.ingest.doc_ids import shown
 
@@ -74,11 +78,9 @@ def _who(holder: LockHolder | None) -> str:
 def _record_holder(root: Path) -> None:
     command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:160] if sys.argv and sys.argv[0] else ""
     holder = LockHolder(pid=os.getpid(), since=time.time(), host=socket.gethostname(), command=command)
-    for stale in root.glob(f"{HOLDER_FILE}.*"):  # a killed holder's half-written record
+    for stale in stale_temp_files(root, HOLDER_FILE):  # a killed holder's half-written record
         stale.unlink(missing_ok=True)
-    tmp = root / f"{HOLDER_FILE}.{os.getpid()}"
-    tmp.write_text(json.dumps(asdict(holder)), encoding="utf-8")
-    os.replace(tmp, root / HOLDER_FILE)
+    write_atomic(root / HOLDER_FILE, json.dumps(asdict(holder)))
 
 
 @contextmanager

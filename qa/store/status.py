@@ -12,7 +12,14 @@ from pathlib import Path
 from qa.errors import QAError
 from qa.settings import VectorStoreSettings
 from qa.store.embed_checkpoint import saved_articles
-from qa.store.index_store import IndexStore, check_files, current_generation, read_manifest, store_kind
+from qa.store.index_store import (
+    IndexStore,
+    check_files,
+    current_generation,
+    leftovers,
+    read_manifest,
+    store_kind,
+)
 
 
 @dataclass
@@ -98,7 +105,7 @@ def index_status(index_dir: str | Path, store: VectorStoreSettings | None = None
     status.updated = manifest.updated
     status.titles = sorted((d, str(a.get("title", ""))) for d, a in manifest.articles.items())
     status.hashes = {d: str(a.get("content_hash", "")) for d, a in manifest.articles.items()}
-    status.leftovers = sorted(p.name for p in root.iterdir() if p.name.startswith((".gen-", ".CURRENT-")))
+    status.leftovers = [p.name for p in leftovers(root)]
     status.partial_articles = len(saved_articles(root))
     status.problems = check_files(gen, manifest, full=True)
     if not status.problems:
