@@ -288,6 +288,7 @@ def bench_hybrid(n: int, args, embedder, vocab: list[str]) -> dict:
     from qa.search.retrieve import retrieve
     from qa.store import vector_index
     from qa.store.index_store import IndexStore
+    from qa.store.indexer import upsert
 
     log(f"hybrid n={n:,}: making {n:,} synthetic passages")
     texts = synthetic_texts(n, vocab, seed=n)
@@ -300,7 +301,7 @@ def bench_hybrid(n: int, args, embedder, vocab: list[str]) -> dict:
     log(f"hybrid n={n:,}: IndexStore.upsert (chunking, index-type policy)")
     started = time.perf_counter()
     store = IndexStore.create(Path(tempfile.mkdtemp(prefix="qa-bench-retr-")), embedder.name, DIM)
-    store.upsert(articles, ReplayEmbedder(vectors, embedder.name))
+    upsert(store, articles, ReplayEmbedder(vectors, embedder.name))
     upsert_s = time.perf_counter() - started
     assert len(store.chunks) == n, (len(store.chunks), n)
     started = time.perf_counter()

@@ -26,7 +26,7 @@ from qa.search.retrieve import retrieve
 from qa.settings import SEED_DIR, VectorStoreSettings
 from qa.store import milvus as milvus_store
 from qa.store.index_store import IndexStore, current_generation
-from qa.store.indexer import index_paths, open_or_create, remove_articles
+from qa.store.indexer import index_paths, open_or_create, remove_articles, upsert
 from qa.store.status import index_status
 from qa.testing import HashingEmbedder
 
@@ -185,7 +185,7 @@ def test_a_first_build_killed_before_its_commit_leaves_a_collection_the_next_bui
                                                                                        embedder):
     index_dir = tmp_path / "idx"
     killed = IndexStore.create(index_dir, embedder.name, embedder.dimension, store=MILVUS)
-    killed.upsert(read_paths([SEED_DIR]).articles, embedder)  # rows in Milvus, never saved
+    upsert(killed, read_paths([SEED_DIR]).articles, embedder)  # rows in Milvus, never saved
     intents = [p.name for p in index_dir.glob(".milvus-new-*")]
     assert intents == [f".milvus-new-{killed.milvus.collection}"]
     index_paths(index_dir, [SEED_DIR], embedder, store_settings=MILVUS)
@@ -205,7 +205,7 @@ def test_an_uncommitted_write_is_never_retrieved_and_is_cleaned_by_the_next_writ
     from qa.ingest.read import content_hash
 
     article.content_hash = content_hash(article)
-    writer.upsert([article], embedder)  # rows reach Milvus; the manifest is never saved (a crash)
+    upsert(writer, [article], embedder)  # rows reach Milvus; the manifest is never saved (a crash)
     ghost_ids = set(writer.chunks) - set(committed)
     assert ghost_ids <= rows_in_milvus(writer)
     reader = IndexStore.load(index_dir, MILVUS)

@@ -131,11 +131,34 @@ def test_embedding_longest_first_keeps_each_vector_with_its_passage(tmp_path):
     import numpy as np
 
     from qa.ingest.chunk import Chunk
+    from qa.store.indexer import _embed
 
     embedder = HashingEmbedder()
     texts = [f"passage {i} " + "word " * ((i * 7) % 13) for i in range(300)]
     chunks = [Chunk(i, "d", 0, len(t), t) for i, t in enumerate(texts)]
-    store = IndexStore.create(tmp_path, embedder.name, embedder.dimension)
     seen: list[int] = []
-    vectors = store._embed(chunks, embedder, False, lambda done, total: seen.append(done))
+    vectors = _embed(chunks, embedder, embedder.dimension, False, lambda done, total: seen.append(done))
     assert np.allclose(vectors, embedder.embed(texts)) and seen[-1] == 300
+
+
+def test_the_store_stores_what_it_is_given_and_checks_it(tmp_path):
+    """`write_passages` takes passages and vectors made elsewhere; mismatched ones are refused."""
+    import numpy as np
+
+    from qa.ingest.read import content_hash
+    from qa.records import Article
+    from qa.store.indexer import prepare_passages
+
+    embedder = HashingEmbedder()
+    store = IndexStore.create(tmp_path, embedder.name, embedder.dimension)
+    article = Article("a", "The plant was stormed on Thursday. Forty hostages died.")
+    article.content_hash = content_hash(article)
+    prepared = prepare_passages(store, [article], embedder)
+    assert store.chunks == {} and store.manifest.next_chunk_id == 0  # preparing changes nothing
+    with pytest.raises(ValueError, match="vectors"):
+        store.write_passages(prepared.articles, prepared.chunks, prepared.vectors[:0])
+    report = store.write_passages(prepared.articles, prepared.chunks, prepared.vectors)
+    assert report.added == ["a"] and len(store.chunks) == len(prepared.chunks)
+    assert store.manifest.next_chunk_id == len(prepared.chunks)
+    with pytest.raises(ValueError, match="start at"):  # ids already used
+        store.write_passages(prepared.articles, prepared.chunks, np.asarray(prepared.vectors))

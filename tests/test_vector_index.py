@@ -18,6 +18,7 @@ from qa.records import Article
 from qa.search.retrieve import retrieve
 from qa.store import vector_index
 from qa.store.index_store import IndexStore, current_generation
+from qa.store.indexer import upsert
 from qa.store.vector_index import FLAT, IVF, Policy
 
 DIM = 32
@@ -74,9 +75,9 @@ def test_policy_shape():
 def test_store_switches_to_ivf_and_finds_the_exact_nearest(tmp_path, tiny_policy):
     embedder = TableEmbedder()
     store = IndexStore.create(tmp_path / "idx", embedder.name, DIM)
-    store.upsert(articles(embedder, range(150), seed=1), embedder)
+    upsert(store, articles(embedder, range(150), seed=1), embedder)
     assert vector_index.kind(store.vectors) == FLAT
-    store.upsert(articles(embedder, range(150, 400), seed=2), embedder)
+    upsert(store, articles(embedder, range(150, 400), seed=2), embedder)
     assert vector_index.kind(store.vectors) == IVF and store.vectors.ntotal == len(store.chunks) == 400
     assert store.vectors.nlist == TINY.nlist(400) and store.vectors.nprobe == TINY.nprobe(store.vectors.nlist)
     for cid in list(store.chunks)[::17]:
@@ -91,12 +92,12 @@ def test_store_switches_to_ivf_and_finds_the_exact_nearest(tmp_path, tiny_policy
 def test_small_commits_do_not_retrain_but_growth_does(tmp_path, tiny_policy):
     embedder = TableEmbedder()
     store = IndexStore.create(tmp_path / "idx", embedder.name, DIM)
-    store.upsert(articles(embedder, range(300), seed=3), embedder)
+    upsert(store, articles(embedder, range(300), seed=3), embedder)
     ivf = store.vectors
     for first in range(300, 600, 50):  # 2x growth in small commits: same index object throughout
-        store.upsert(articles(embedder, range(first, first + 50), seed=first), embedder)
+        upsert(store, articles(embedder, range(first, first + 50), seed=first), embedder)
         assert store.vectors is ivf
-    store.upsert(articles(embedder, range(600, 1300), seed=4), embedder)  # > 4x since training
+    upsert(store, articles(embedder, range(600, 1300), seed=4), embedder)  # > 4x since training
     assert store.vectors is not ivf and store.vectors.nlist >= 2 * ivf.nlist
     assert store.vectors.ntotal == len(store.chunks) == 1300
 
@@ -104,9 +105,9 @@ def test_small_commits_do_not_retrain_but_growth_does(tmp_path, tiny_policy):
 def test_upsert_and_remove_in_ivf_mode(tmp_path, tiny_policy):
     embedder = TableEmbedder()
     store = IndexStore.create(tmp_path / "idx", embedder.name, DIM)
-    store.upsert(articles(embedder, range(400), seed=5), embedder)
+    upsert(store, articles(embedder, range(400), seed=5), embedder)
     ivf = store.vectors
-    report = store.upsert(articles(embedder, range(0, 400, 4), seed=6, version=2), embedder)
+    report = upsert(store, articles(embedder, range(0, 400, 4), seed=6, version=2), embedder)
     assert len(report.updated) == 100 and store.vectors is ivf
     assert store.vectors.ntotal == len(store.chunks) == 400
     assert all(("version 2" in c.text) == (int(c.doc_id[1:]) % 4 == 0) for c in store.chunks.values())
@@ -131,7 +132,7 @@ def test_upsert_and_remove_in_ivf_mode(tmp_path, tiny_policy):
 def test_ivf_round_trips_and_answers_the_same(tmp_path, tiny_policy):
     embedder = TableEmbedder()
     store = IndexStore.create(tmp_path / "idx", embedder.name, DIM)
-    store.upsert(articles(embedder, range(500), seed=7), embedder)
+    upsert(store, articles(embedder, range(500), seed=7), embedder)
     store.save()
     loaded = IndexStore.load(tmp_path / "idx")
     assert vector_index.kind(loaded.vectors) == IVF
@@ -144,7 +145,7 @@ def test_ivf_round_trips_and_answers_the_same(tmp_path, tiny_policy):
     assert "a0123" in [h.doc_id for h in hits]
     assert all(h.dense_score == pytest.approx(float(loaded.vector(h.chunk_id) @ embedder.embed(
         ["Report 123 version 1"])[0]), abs=1e-5) for h in hits)
-    loaded.upsert(articles(embedder, range(500, 520), seed=9), embedder)
+    upsert(loaded, articles(embedder, range(500, 520), seed=9), embedder)
     loaded.remove(["a0000"])
     loaded.save()
     again = IndexStore.load(tmp_path / "idx")
@@ -196,7 +197,7 @@ def test_wrong_ivf_file_is_rejected(tmp_path, tiny_policy, lie):
 
     embedder = TableEmbedder()
     store = IndexStore.create(tmp_path / "idx", embedder.name, DIM)
-    store.upsert(articles(embedder, range(300), seed=12), embedder)
+    upsert(store, articles(embedder, range(300), seed=12), embedder)
     store.save()
     ids, vectors = vector_index.contents(store.vectors)
     if lie == "missing id":
@@ -221,7 +222,7 @@ def test_wrong_ivf_file_is_rejected(tmp_path, tiny_policy, lie):
 def test_damaged_ivf_bytes_are_rejected(tmp_path, tiny_policy):
     embedder = TableEmbedder()
     store = IndexStore.create(tmp_path / "idx", embedder.name, DIM)
-    store.upsert(articles(embedder, range(300), seed=13), embedder)
+    upsert(store, articles(embedder, range(300), seed=13), embedder)
     store.save()
     path = current_generation(tmp_path / "idx") / "vectors.faiss"
     data = path.read_bytes()

@@ -22,8 +22,8 @@ IndexIDMap2 over IndexFlatIP for small collections, float16 IVF above
 `vector_index.POLICY.flat_max`) and rebuilds it only on the rare transitions its
 policy names; both types delete removed vectors physically (`ntotal` drops), so
 deletions never pile up and no compaction step is needed; chunk ids are never
-reused. This module does not read files, chunk text or run models: callers pass
-articles and an embedder in.
+reused. This module does not read files, chunk text or run models: the indexer
+(`qa.store.indexer`) passes articles with their passages and vectors in.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,7 +55,7 @@ from qa.errors import (
     VectorStoreMismatchError,
     VectorStoreUnavailableError,
 )
-from qa.ingest.chunk import ChunkSettings, chunk_article
+from qa.ingest.chunk import ChunkSettings
 from qa.models.embed import Embedder
 from qa.records import Article, Chunk
 from qa.settings import VECTOR_STORES, VectorStoreSettings
@@ -120,7 +120,7 @@ class Manifest:
 
 @dataclass
 class UpsertReport:
-    """Doc ids added, replaced and left alone (same content hash) by `IndexStore.upsert`."""
+    """Doc ids added, replaced and left alone (same content hash) by one upsert."""
 
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -190,9 +190,6 @@ def current_generation(root: Path) -> Path | None:
     if not name.startswith("gen-") or "/" in name or "\\" in name or name in ("gen-.", "gen-.."):
         raise IndexCorruptError(f"{pointer}: names no generation ({name[:40]!r})")
     return root / name
-
-
-_EMBED_STEP = 128  # texts per embedding call when progress is reported
 
 
 class IndexStore:
@@ -353,36 +350,31 @@ class IndexStore:
                 todo.append(article)
         return todo, unchanged
 
-    def upsert(self, articles: Iterable[Article], embedder: Embedder, progress: bool = False,
-               on_progress: Callable[[int, int], None] | None = None) -> UpsertReport:
-        """Add new articles, replace changed ones (by content hash), skip unchanged ones.
+    def write_passages(self, articles: Sequence[Article], chunks: Sequence[Chunk], vectors: np.ndarray,
+                       checkpoints: Iterable[str] = ()) -> UpsertReport:
+        """Put new or changed articles in, with their passages and vectors, in memory (`save` writes).
 
-        Passages are chunked and embedded first; only then are old passages removed and new
-        ones added, so an embedding failure leaves this store as it was.
+        `chunks` are the articles' passages numbered from `manifest.next_chunk_id` on, and `vectors`
+        their rows in the same order: `qa.store.indexer.prepare_passages` makes both, so this
+        store neither chunks nor embeds. Old passages of a replaced article go; `checkpoints`
+        (saved embedding blocks of large articles) are dropped once the next `save` commits.
         """
-        settings = ChunkSettings(**self.manifest.chunking)
         report = UpsertReport()
-        todo, report.unchanged = self.diff(articles)
-        if not todo:
+        if not articles:
             return report
-        next_id = self.manifest.next_chunk_id
-        new_chunks: list[Chunk] = []
-        pieces_of: list[tuple[Article, list[Chunk]]] = []
-        for article in todo:
-            pieces = chunk_article(article.doc_id, article.text, next_id, settings)
-            next_id += len(pieces)
-            new_chunks.extend(pieces)
-            pieces_of.append((article, pieces))
-        vectors = self._embed_articles(pieces_of, embedder, progress, on_progress)
-        for article in todo:
+        if len(vectors) != len(chunks):
+            raise ValueError(f"{len(chunks)} passages but {len(vectors)} vectors")
+        if chunks and min(c.chunk_id for c in chunks) < self.manifest.next_chunk_id:
+            raise ValueError(f"passage ids must start at {self.manifest.next_chunk_id}")
+        for article in articles:
             (report.updated if article.doc_id in self.manifest.articles else report.added).append(
                 article.doc_id)
         self._prepare_write()
-        self._remove([a.doc_id for a in todo if a.doc_id in self.manifest.articles])
+        self._remove([a.doc_id for a in articles if a.doc_id in self.manifest.articles])
         per_doc: dict[str, int] = {}
-        for chunk in new_chunks:
+        for chunk in chunks:
             per_doc[chunk.doc_id] = per_doc.get(chunk.doc_id, 0) + 1
-        for article in todo:
+        for article in articles:
             self.articles[article.doc_id] = article
             self.manifest.articles[article.doc_id] = {
                 "content_hash": article.content_hash, "title": article.title,
@@ -390,64 +382,19 @@ class IndexStore:
                 "chunks": per_doc.get(article.doc_id, 0), "source_path": article.source_path,
             }
         if self.milvus is not None:
-            self.milvus.add(new_chunks, vectors, self.articles)
+            self.milvus.add(list(chunks), vectors, self.articles)
         else:
-            vector_index.add(self.vectors, vectors, np.array([c.chunk_id for c in new_chunks], np.int64))
-        for chunk in new_chunks:
+            vector_index.add(self.vectors, vectors, np.array([c.chunk_id for c in chunks], np.int64))
+        for chunk in chunks:
             self.chunks[chunk.chunk_id] = chunk
         if self.milvus is None:
             self.vectors = vector_index.fit(self.vectors)
-        self.manifest.next_chunk_id = next_id
-        report.chunks_embedded = len(new_chunks)
+        if chunks:
+            self.manifest.next_chunk_id = max(c.chunk_id for c in chunks) + 1
+        self._checkpoints.update(checkpoints)
+        report.chunks_embedded = len(chunks)
         self._bm25 = None
         return report
-
-    def _embed_articles(self, pieces_of: list[tuple[Article, list[Chunk]]], embedder: Embedder,
-                        progress: bool, on_progress: Callable[[int, int], None] | None) -> np.ndarray:
-        """Vectors for every article's passages, in order. An article of at least
-        `embed_checkpoint.LARGE_ARTICLE_PASSAGES` passages is embedded in saved blocks, so
-        that a run killed inside it resumes there; the others are embedded together."""
-        large = [(a, p) for a, p in pieces_of if len(p) >= embed_checkpoint.LARGE_ARTICLE_PASSAGES]
-        small = [c for a, p in pieces_of if len(p) < embed_checkpoint.LARGE_ARTICLE_PASSAGES for c in p]
-        total = len(small) + sum(len(p) for _, p in large)
-        if not large:
-            return self._embed(small, embedder, progress, on_progress)
-        by_id: dict[int, np.ndarray] = {}
-        done = 0
-
-        def report(count: int) -> None:
-            if on_progress is not None:
-                on_progress(done + count, total)
-
-        small_vectors = self._embed(small, embedder, False, lambda d, _t: report(d))
-        by_id.update(zip((c.chunk_id for c in small), small_vectors, strict=True))
-        done = len(small)
-        for article, pieces in large:
-            key = embed_checkpoint.checkpoint_key(embedder.name, article, pieces)
-            vectors = embed_checkpoint.embed_resumable(self.root, key, [c.text for c in pieces], embedder,
-                                                       on_progress=report)
-            by_id.update(zip((c.chunk_id for c in pieces), vectors, strict=True))
-            self._checkpoints.add(key)
-            done += len(pieces)
-        return np.vstack([by_id[c.chunk_id] for _, p in pieces_of for c in p])
-
-    def _embed(self, chunks: list[Chunk], embedder: Embedder, progress: bool,
-               on_progress: Callable[[int, int], None] | None) -> np.ndarray:
-        """Vectors for the chunks, in their order. Texts are embedded longest first, so each
-        batch holds texts of similar length and little padding (the whole set, not per step)."""
-        texts = [c.text for c in chunks]
-        if on_progress is None:
-            return embedder.embed(texts, progress=progress)
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        parts, step = [], _EMBED_STEP
-        for i in range(0, len(order), step):
-            parts.append(embedder.embed([texts[j] for j in order[i : i + step]]))
-            on_progress(min(i + step, len(texts)), len(texts))
-        if not parts:
-            return np.zeros((0, self.manifest.dimension), np.float32)
-        vectors = np.empty((len(texts), parts[0].shape[1]), dtype=parts[0].dtype)
-        vectors[order] = np.vstack(parts)
-        return vectors
 
     def remove(self, doc_ids: Iterable[str]) -> list[str]:
         """Delete articles and all their passages; returns the doc ids that were present.

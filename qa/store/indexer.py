@@ -6,6 +6,9 @@ that is killed keeps every committed batch, and the next run skips those article
 content hash, so it resumes; inside an article of many passages, the index saves its
 embeddings block by block (`qa.store.embed_checkpoint`), so a rerun resumes there too.
 
+Chunking and embedding happen here (`prepare_passages`); the store only stores what it is
+given (`IndexStore.write_passages`).
+
 The progress bar counts characters of article text, so its remaining time holds for one huge
 article as for many small ones; an article whose embedding should take over a minute at the
 documented rate is announced first (`notify`). The one place that ties `qa.ingest.read` to
@@ -17,18 +20,28 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from qa.errors import IndexCorruptError, IndexMismatchError, QAError, VectorStoreMismatchError
+from qa.ingest.chunk import ChunkSettings, chunk_article
 from qa.ingest.doc_ids import normalize_doc_id, shown
 from qa.ingest.read import Skipped, read_paths
 from qa.models.embed import Embedder
-from qa.records import Article
+from qa.records import Article, Chunk
 from qa.settings import SEED_DIR, VectorStoreSettings
 from qa.store import embed_checkpoint
-from qa.store.index_store import IndexStore, current_generation, read_manifest, store_kind, write_lock
+from qa.store.index_store import (
+    IndexStore,
+    UpsertReport,
+    current_generation,
+    read_manifest,
+    store_kind,
+    write_lock,
+)
 from qa.store.lock import Notify
 
 BATCH_ARTICLES = 256
@@ -39,6 +52,7 @@ CHECKPOINT_SECONDS = 30.0
 PASSAGES_PER_SECOND = 51.5
 CHARS_PER_PASSAGE = 390
 ANNOUNCE_SECONDS = 60.0  # an article estimated to take longer than this is announced first
+EMBED_STEP = 128  # texts per embedding call when progress is reported
 
 log = logging.getLogger("qa.store.indexer")
 
@@ -143,7 +157,7 @@ def open_or_create(index_dir: Path, embedder: Embedder, rebuild: bool = False,
                               store=replace(settings, kind=kind, milvus_uri=uri))
     if old.milvus is not None and fresh.milvus is not None and old.milvus.uri == fresh.milvus.uri:
         fresh.milvus.schedule_drop(old.milvus.collection)  # dropped once the rebuild is committed
-    fresh.upsert(list(old.articles.values()), embedder)
+    upsert(fresh, list(old.articles.values()), embedder)
     if notes is not None:
         into = f" into {kind}" if moved else ""
         notes.append(f"re-embedded {len(old.articles)} stored articles with {embedder.name}{into}")
@@ -167,6 +181,92 @@ def _dimension(embedder: Embedder) -> int:
     if not embedder.dimension:
         embedder.embed(["dimension probe"])
     return embedder.dimension
+
+
+@dataclass
+class PreparedPassages:
+    """New or changed articles cut into passages and embedded, ready for `IndexStore.write_passages`."""
+
+    articles: list[Article]
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    checkpoints: list[str] = field(default_factory=list)  # saved blocks of large articles
+
+
+def prepare_passages(store: IndexStore, articles: Sequence[Article], embedder: Embedder,
+                     progress: bool = False,
+                     on_progress: Callable[[int, int], None] | None = None) -> PreparedPassages:
+    """Chunk `articles` with the index's chunking settings (ids from its next free one) and embed
+    the passages. An article of at least `embed_checkpoint.LARGE_ARTICLE_PASSAGES` passages is
+    embedded in blocks saved in the index folder, so that a run killed inside it resumes there;
+    the others are embedded together. Nothing in the store changes."""
+    settings = ChunkSettings(**store.manifest.chunking)
+    next_id = store.manifest.next_chunk_id
+    pieces_of: list[tuple[Article, list[Chunk]]] = []
+    for article in articles:
+        pieces = chunk_article(article.doc_id, article.text, next_id, settings)
+        next_id += len(pieces)
+        pieces_of.append((article, pieces))
+    chunks = [c for _, pieces in pieces_of for c in pieces]
+    large = [(a, p) for a, p in pieces_of if len(p) >= embed_checkpoint.LARGE_ARTICLE_PASSAGES]
+    if not large:
+        vectors = _embed(chunks, embedder, store.manifest.dimension, progress, on_progress)
+        return PreparedPassages(list(articles), chunks, vectors)
+    small = [c for _, p in pieces_of if len(p) < embed_checkpoint.LARGE_ARTICLE_PASSAGES for c in p]
+    total, done = len(chunks), 0
+
+    def report(count: int) -> None:
+        if on_progress is not None:
+            on_progress(done + count, total)
+
+    by_id: dict[int, np.ndarray] = {}
+    small_vectors = _embed(small, embedder, store.manifest.dimension, False, lambda d, _t: report(d))
+    by_id.update(zip((c.chunk_id for c in small), small_vectors, strict=True))
+    done = len(small)
+    keys = []
+    for article, pieces in large:
+        key = embed_checkpoint.checkpoint_key(embedder.name, article, pieces)
+        vectors = embed_checkpoint.embed_resumable(store.root, key, [c.text for c in pieces], embedder,
+                                                   on_progress=report)
+        by_id.update(zip((c.chunk_id for c in pieces), vectors, strict=True))
+        keys.append(key)
+        done += len(pieces)
+    return PreparedPassages(list(articles), chunks, np.vstack([by_id[c.chunk_id] for c in chunks]), keys)
+
+
+def _embed(chunks: list[Chunk], embedder: Embedder, dimension: int, progress: bool,
+           on_progress: Callable[[int, int], None] | None) -> np.ndarray:
+    """Vectors for the chunks, in their order. Texts are embedded longest first, so each
+    batch holds texts of similar length and little padding (the whole set, not per step)."""
+    texts = [c.text for c in chunks]
+    if on_progress is None:
+        return embedder.embed(texts, progress=progress)
+    order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+    parts = []
+    for i in range(0, len(order), EMBED_STEP):
+        parts.append(embedder.embed([texts[j] for j in order[i : i + EMBED_STEP]]))
+        on_progress(min(i + EMBED_STEP, len(texts)), len(texts))
+    if not parts:
+        return np.zeros((0, dimension), np.float32)
+    vectors = np.empty((len(texts), parts[0].shape[1]), dtype=parts[0].dtype)
+    vectors[order] = np.vstack(parts)
+    return vectors
+
+
+def upsert(store: IndexStore, articles: Iterable[Article], embedder: Embedder, progress: bool = False,
+           on_progress: Callable[[int, int], None] | None = None) -> UpsertReport:
+    """Add new articles to `store`, replace changed ones (by content hash), skip unchanged ones.
+
+    Passages are chunked and embedded first; only then are old passages removed and new ones
+    added, so an embedding failure leaves the store as it was. In memory: `store.save()` writes.
+    """
+    todo, unchanged = store.diff(articles)
+    if not todo:
+        return UpsertReport(unchanged=unchanged)
+    prepared = prepare_passages(store, todo, embedder, progress, on_progress)
+    report = store.write_passages(prepared.articles, prepared.chunks, prepared.vectors, prepared.checkpoints)
+    report.unchanged = unchanged
+    return report
 
 
 def upsert_articles(index_dir: Path, articles: Iterable[Article], embedder: Embedder,
@@ -206,7 +306,7 @@ def upsert_articles(index_dir: Path, articles: Iterable[Article], embedder: Embe
                     bar.set_postfix_str(f"articles {last}/{len(todo)}", refresh=False)
                     bar.refresh()
 
-            result = store.upsert(batch, embedder, on_progress=on_progress)
+            result = upsert(store, batch, embedder, on_progress=on_progress)
             chars_before += batch_chars
             report.added += result.added
             report.updated += result.updated
