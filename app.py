@@ -6,7 +6,11 @@ on `qa`'s public API only. `qa serve` starts the same app.
 
 from __future__ import annotations
 
-from qa.ui import Handlers, build_app, check_uploads, launch, main, resolve_address
+from qa.settings import apply_process_defaults
+
+apply_process_defaults()  # gradio imports huggingface_hub, which reads the offline switch once
+
+from qa.ui import Handlers, build_app, check_uploads, launch, main, resolve_address  # noqa: E402
 
 __all__ = ["Handlers", "build_app", "check_uploads", "launch", "main", "resolve_address"]
 

@@ -3,16 +3,12 @@
     import qa
     answer = qa.ask("How many hostages were freed?")
     answer.text, answer.citations, answer.abstained
+
+
+Importing qa loads no model and changes no environment variable: the entry points (`qa.ask`,
+`Assistant`, the CLI, the app) apply qa's process defaults (`qa.settings.PROCESS_DEFAULTS`).
 """
 
-import os
-
-# Idle OpenMP threads sleep instead of spinning. On a 2-core machine shared with other work, a
-# spinning pool made one query embedding take 1 s instead of 20 ms and decoding 5x slower
-# (benchmarks/README.md). It only takes effect before torch loads, so it is set here, first.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import qa.models.model_files  # noqa: F401  (sets the offline switches before any HF import)
 from qa.api import Assistant, ask, retrieve
 from qa.errors import QAError
 from qa.records import Answer, Article, Citation, Hit

@@ -9,7 +9,6 @@ the eval call this module; it imports none of them.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -30,7 +29,7 @@ from qa.models.embed import Embedder, SentenceTransformerEmbedder
 from qa.models.generate import Generator, TransformersGenerator, llm_backend
 from qa.records import Answer, Hit
 from qa.search.retrieve import retrieve as hybrid_retrieve
-from qa.settings import Settings
+from qa.settings import Settings, apply_process_defaults, env
 from qa.store.index_store import IndexStore, current_generation, require_nonempty
 from qa.store.indexer import IndexReport, ensure_seed_index, index_paths, remove_articles
 from qa.store.lock import Notify, writer_at_work
@@ -78,6 +77,7 @@ class Assistant:
 
     def __init__(self, index_dir: str | Path | None = None, embedder: Embedder | None = None,
                  generator: Generator | None = None, settings: Settings | None = None) -> None:
+        apply_process_defaults()
         self.settings = settings or Settings.from_env()
         if index_dir is not None:
             self.settings = replace(self.settings, index_dir=Path(index_dir).expanduser())
@@ -267,7 +267,7 @@ _assistants: dict[tuple, Assistant] = {}
 def shared_embedder(model: str | None = None, url: str | None = None,
                     api_key: str | None = None) -> Embedder:
     """One embedder per model setting (and served URL, `QA_EMBED_URL`) per process."""
-    key = model or os.environ.get("QA_EMBED_MODEL") or ""
+    key = model or env("QA_EMBED_MODEL")
     if url:
         from qa.models.generate_openai import key_fingerprint
 
@@ -292,7 +292,7 @@ def shared_generator(model: str | None = None, backend: str | None = None, url: 
     the served model of that name at `url` (default: QA_LLM_URL).
     """
     backend = llm_backend(backend)
-    key = f"{backend}|{model or os.environ.get('QA_LLM_MODEL') or ''}"
+    key = f"{backend}|{model or env('QA_LLM_MODEL')}"
     if backend == "openai":
         from qa.models.generate_openai import key_fingerprint
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from qa.errors import LockWaitInterruptedError, QAError
 from qa.ingest.doc_ids import normalize_doc_id, shown
+from qa.settings import apply_process_defaults
 
 STDOUT_CLOSED_STATUS = 141  # 128 + SIGPIPE
 
@@ -241,6 +242,7 @@ def _stdout_closed() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status."""
+    apply_process_defaults()
     args = build_parser().parse_args(argv)
     status = _run_reporting_errors(args)
     try:

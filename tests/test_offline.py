@@ -37,13 +37,40 @@ def test_building_the_embedder_sets_the_switches_before_any_hub_import():
     assert result.returncode == 0, result.stderr
 
 
-@pytest.mark.parametrize("entry", ["qa", "qa.cli", "qa.api", "qa.eval", "qa.store.indexer"])
-def test_importing_an_entry_point_sets_the_offline_switches(entry):
-    result = _python(f"import os, sys, {entry}\n"
-                     "assert 'huggingface_hub' not in sys.modules or "
-                     "sys.modules['huggingface_hub.constants'].HF_HUB_OFFLINE, 'hub imported online'\n"
-                     "assert os.environ.get('HF_HUB_OFFLINE') == '1', 'HF_HUB_OFFLINE unset'\n"
-                     "assert os.environ.get('TRANSFORMERS_OFFLINE') == '1', 'TRANSFORMERS_OFFLINE unset'\n")
+@pytest.mark.parametrize("entry", ["qa", "qa.cli", "qa.api", "qa.eval", "qa.store.indexer", "qa.ui"])
+def test_importing_qa_changes_no_environment_and_loads_no_model_library(entry):
+    """Settings are applied by entry points, never as a side effect of an import."""
+    result = _python("import os, sys\n"
+                     "before = dict(os.environ)\n"
+                     f"import {entry}\n"
+                     "keys = set(before) | set(os.environ)\n"
+                     "changed = {k for k in keys if before.get(k) != os.environ.get(k)}\n"
+                     "assert not changed, changed\n"
+                     "heavy = {'torch', 'transformers', 'sentence_transformers', 'faiss'}\n"
+                     "loaded = heavy & set(sys.modules)\n"
+                     "assert not loaded, loaded\n")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("entry", [
+    "import qa.cli; qa.cli.main(['status', '--index-dir', 'no-such-index'])",
+    "from qa.api import Assistant; from qa.testing import HashingEmbedder\n"
+    "Assistant(embedder=HashingEmbedder())",
+])
+def test_entry_points_apply_the_process_defaults_before_any_model_loads(entry):
+    result = _python("import os, sys\n"
+                     f"{entry}\n"
+                     "from qa.settings import PROCESS_DEFAULTS\n"
+                     "assert all(os.environ.get(k) == v for k, v in PROCESS_DEFAULTS.items()), os.environ\n"
+                     "assert 'torch' not in sys.modules\n")
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_setting_the_user_made_is_kept():
+    code = ("import os\nos.environ['OMP_WAIT_POLICY'] = 'ACTIVE'\n"
+            "from qa.settings import apply_process_defaults\napply_process_defaults()\n"
+            "assert os.environ['OMP_WAIT_POLICY'] == 'ACTIVE'\n")
+    result = _python(code)
     assert result.returncode == 0, result.stderr
 
 

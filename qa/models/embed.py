@@ -7,7 +7,6 @@ module does not know about FAISS or the index.
 
 from __future__ import annotations
 
-import os
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qa.errors import ModelLoadError
+from qa.settings import apply_process_defaults, env
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -53,6 +53,7 @@ class SentenceTransformerEmbedder(Embedder):
     def __init__(self, model: str | None = None, device: str = "cpu") -> None:
         from qa.models.model_files import resolve_embedding_model
 
+        apply_process_defaults()  # offline switches and OpenMP policy, before any hub or torch import
         self.spec = model
         self.path = resolve_embedding_model(model)
         self.name = _model_name(model)
@@ -98,4 +99,4 @@ def _model_name(spec: str | None) -> str:
     """A stable name for the manifest: the setting as given, not the machine-specific path."""
     from qa.models.model_files import DEFAULT_EMBEDDING_MODEL
 
-    return spec or os.environ.get("QA_EMBED_MODEL") or DEFAULT_EMBEDDING_MODEL
+    return spec or env("QA_EMBED_MODEL") or DEFAULT_EMBEDDING_MODEL

@@ -23,6 +23,7 @@ from functools import lru_cache
 from typing import Any
 
 from qa.errors import ModelLoadError
+from qa.settings import apply_process_defaults, env
 
 Message = dict[str, str]
 
@@ -39,7 +40,7 @@ def llm_backend(value: str | None = None) -> str:
 
     Raises ModelLoadError for a name that is not one of `LLM_BACKENDS`.
     """
-    name = (value or os.environ.get(LLM_BACKEND_ENV, "")).strip().lower() or DEFAULT_LLM_BACKEND
+    name = (value or env(LLM_BACKEND_ENV)).strip().lower() or DEFAULT_LLM_BACKEND
     if name not in _BACKEND_ALIASES:
         raise ModelLoadError(f"unknown LLM backend {name!r}: use one of {', '.join(LLM_BACKENDS)}")
     return _BACKEND_ALIASES[name]
@@ -59,7 +60,7 @@ def llm_precision(value: str | None = None) -> str:
     worse (benchmarks/README.md), so it is opt-in, and runs without the prefix cache.
     Raises ModelLoadError for another name.
     """
-    name = (value or os.environ.get(PRECISION_ENV, "")).strip().lower() or "float32"
+    name = (value or env(PRECISION_ENV)).strip().lower() or "float32"
     name = {"fp32": "float32", "qint8": "int8"}.get(name, name)
     if name not in LLM_PRECISIONS:
         raise ModelLoadError(f"unknown precision {name!r}: use one of {', '.join(LLM_PRECISIONS)}")
@@ -68,12 +69,12 @@ def llm_precision(value: str | None = None) -> str:
 
 def prefix_cache_setting() -> bool:
     """Whether to reuse the system prompt's attention cache (env QA_PREFIX_CACHE, default on)."""
-    return os.environ.get("QA_PREFIX_CACHE", "1").strip().lower() not in ("0", "false", "no", "off")
+    return (env("QA_PREFIX_CACHE") or "1").lower() not in ("0", "false", "no", "off")
 
 
 def threads_setting(threads: int | None = None) -> int:
     """Threads for a model runtime: argument, else env QA_THREADS, else all cores."""
-    value = os.environ.get("QA_THREADS", "").strip()
+    value = env("QA_THREADS")
     return threads or (int(value) if value.isdigit() else 0) or (os.cpu_count() or 1)
 
 
@@ -136,7 +137,7 @@ class TransformersGenerator(Generator):
 
     def __init__(self, model: str | None = None, threads: int | None = None,
                  precision: str | None = None, prefix_cache: bool | None = None) -> None:
-        self.spec = model or os.environ.get("QA_LLM_MODEL") or None
+        self.spec = model or env("QA_LLM_MODEL") or None
         self.name = self.spec or "default"
         self.threads = threads_setting(threads)
         self.precision = llm_precision(precision)
@@ -161,6 +162,7 @@ class TransformersGenerator(Generator):
 
             path = resolve_llm(self.spec)
             self.name = self.spec or DEFAULT_LLM
+            apply_process_defaults()  # before torch loads: its OpenMP pool reads the wait policy once
             try:
                 import torch
                 from transformers import AutoModelForCausalLM, AutoTokenizer

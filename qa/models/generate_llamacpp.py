@@ -13,13 +13,13 @@ already seen (the system prompt, at least), so that part is not computed again.
 from __future__ import annotations
 
 import codecs
-import os
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 from qa.errors import ModelLoadError
 from qa.models.generate import Generator, Message, is_looping, threads_setting
+from qa.settings import env
 
 # llama.cpp's default build uses -march=native, which enabled AMX here and died with SIGILL.
 PORTABLE_CMAKE_ARGS = (
@@ -43,7 +43,7 @@ class LlamaCppGenerator(Generator):
                  n_ctx: int = DEFAULT_CONTEXT) -> None:
         from qa.models.model_files import llm_display_name
 
-        self.spec = model or os.environ.get("QA_LLM_MODEL") or None
+        self.spec = model or env("QA_LLM_MODEL") or None
         self.name = f"{llm_display_name(self.spec)} (llama.cpp)"
         self.threads = threads_setting(threads)
         self.n_ctx = n_ctx

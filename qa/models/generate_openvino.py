@@ -18,7 +18,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import os
 import queue
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 
 from qa.errors import ModelLoadError
 from qa.models.generate import Generator, Message, TransformersGenerator, is_looping, threads_setting
+from qa.settings import apply_process_defaults, env
 
 # Weight precision of the openvino backend when QA_LLM_PRECISION is not set (see README).
 DEFAULT_OV_PRECISION = "int8"
@@ -148,11 +148,11 @@ class OpenVINOGenerator(Generator):
         from qa.models.model_files import llm_display_name
         from qa.models.openvino_files import openvino_precision
 
-        self.spec = model or os.environ.get("QA_LLM_MODEL") or None
+        self.spec = model or env("QA_LLM_MODEL") or None
         self.precision = openvino_precision(precision, DEFAULT_OV_PRECISION)
         self.name = f"{llm_display_name(self.spec)} (openvino {self.precision})"
         self.threads = threads_setting(threads)
-        self.hint = os.environ.get("QA_OV_HINT", "").strip().lower() or DEFAULT_INFERENCE_HINT
+        self.hint = env("QA_OV_HINT").lower() or DEFAULT_INFERENCE_HINT
         self.path: Path | None = None
         self._pipe: Any = None  # openvino_genai.LLMPipeline (untyped) once loaded
         self._tokenizer: Any = None
@@ -170,6 +170,7 @@ class OpenVINOGenerator(Generator):
 
             path = resolve_openvino(self.spec, self.precision)
             source = resolve_llm(self.spec)
+            apply_process_defaults()
             try:
                 import openvino as ov
                 import openvino_genai

@@ -28,15 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from qa import settings
 from qa.atomic_files import (
     build_folder,
     replace_folder,
     write_atomic,
 )
 from qa.errors import ModelLoadError
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 __all__ = [
     "DEFAULT_EMBEDDING_MODEL",
@@ -159,8 +157,7 @@ def _setting(spec: str | None, env: str, default: str) -> str:
     """Argument if non-empty, else the environment variable if non-empty, else default."""
     if spec is not None and spec.strip():
         return spec.strip()
-    value = os.environ.get(env, "").strip()
-    return value or default
+    return settings.env(env) or default
 
 
 def _looks_like_path(spec: str) -> bool:
@@ -180,9 +177,9 @@ def cache_root(cache_dir: Path | str | None = None) -> Path:
     """
     if cache_dir is not None and str(cache_dir).strip():
         return Path(cache_dir).expanduser()
-    env = os.environ.get(CACHE_ENV, "").strip()
-    if env:
-        return Path(env).expanduser()
+    value = settings.env(CACHE_ENV)
+    if value:
+        return Path(value).expanduser()
     return Path.home() / ".cache" / "qa"
 
 
@@ -497,6 +494,7 @@ def _convert_gguf(gguf: Path, out: Path, progress: bool = True) -> None:
     Writes float32 safetensors, config, generation config, tokenizer and chat template,
     so a plain ``from_pretrained(out)`` gives a float32 model. Nothing else.
     """
+    settings.apply_process_defaults()
     try:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -32,6 +32,7 @@ from qa.atomic_files import (
     write_atomic,
 )
 from qa.errors import ModelConvertError, ModelLoadError
+from qa.settings import child_environment, env
 
 OV_PRECISIONS = ("int4", "int8", "fp16")
 # Bump when the export command or its options change: older folders are redone.
@@ -56,7 +57,7 @@ def openvino_precision(value: str | None = None, default: str = "int8") -> str:
 
     Raises ModelLoadError for a name that is not one of `OV_PRECISIONS`.
     """
-    name = (value or os.environ.get("QA_LLM_PRECISION", "")).strip().lower() or default
+    name = (value or env("QA_LLM_PRECISION")).strip().lower() or default
     if name not in _ALIASES:
         raise ModelLoadError(f"unknown precision {name!r} for the openvino backend: use one of "
                              f"{', '.join(OV_PRECISIONS)}")
@@ -111,7 +112,7 @@ def check_overlay(overlay: Path = EXPORT_OVERLAY) -> None:
 def export_env(overlay: Path = EXPORT_OVERLAY) -> dict[str, str]:
     """The export child's environment: offline, with the overlay folder (when there is one)
     first on its path."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env = child_environment(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     if has_overlay(overlay):
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(overlay), env.get("PYTHONPATH", "")) if p)
     return env

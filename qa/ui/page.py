@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ import gradio as gr
 
 from qa.api import Assistant
 from qa.errors import QAError
-from qa.settings import Settings
+from qa.settings import Settings, apply_process_defaults, env, gradio_port
 from qa.ui.handlers import MAX_UPLOAD_BYTES, Handlers, mebibytes
 from qa.ui.render import NO_PASSAGES
 
@@ -145,17 +144,16 @@ def _warm_up(assistant: Assistant) -> None:
 
 def resolve_address(host: str | None = None, port: int | None = None) -> tuple[str, int]:
     """(host, port): the arguments, else QA_HOST / GRADIO_SERVER_PORT, else 127.0.0.1:7860."""
-    host = host or os.environ.get("QA_HOST", "").strip() or DEFAULT_HOST
+    host = host or env("QA_HOST") or DEFAULT_HOST
     if port is None:
-        env_port = os.environ.get("GRADIO_SERVER_PORT", "").strip()
-        port = int(env_port) if env_port.isdigit() else DEFAULT_PORT
+        port = gradio_port() or DEFAULT_PORT
     return host, port
 
 
 def launch(settings: Settings | None = None, host: str | None = None, port: int | None = None,
            assistant: Assistant | None = None) -> None:
     """Serve the chat UI (blocks until stopped). Binds 127.0.0.1 unless told otherwise."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    apply_process_defaults()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for noisy in ("faiss.loader", "httpx", "httpcore"):  # CPU-probe and request chatter
         logging.getLogger(noisy).setLevel(logging.WARNING)
