@@ -68,11 +68,11 @@ def _processor_class():
 
 def _pysbd_spans(block: str) -> list[tuple[int, int]]:
     """(start, end) of pysbd's sentences in `block`, as its `char_span=True` gives them
-    (through `_processor_class`, 3.6x faster than pysbd's segmenter on SQuAD paragraphs).
+    (through `_processor_class`, several times faster than pysbd's segmenter).
 
     pysbd places its sentences with one `re.finditer(re.escape(sentence))` each, which on
-    Python 3.11 also flushes the regex cache that its fixed rules live in: 40% of all
-    chunking time (benchmarks/bench_ingest.py). Its sentences are unchanged substrings of
+    Python 3.11 also flushes the regex cache that its fixed rules live in: a large share of
+    all chunking time (benchmarks/bench_ingest.py). Its sentences are unchanged substrings of
     the block (clean=False), so a forward `str.find` places them, with the same spans
     (checked on 2,284 blocks of SQuAD, RGB and the seed articles, and in tests/test_chunk.py).
     """

@@ -55,9 +55,9 @@ def llm_precision(value: str | None = None) -> str:
 
     (The openvino backend reads the same setting as int4 / int8 / fp16: qa.models.openvino_files.)
 
-    "int8" quantizes every linear layer dynamically (torch's quantize_dynamic): 2.6x faster
-    answers on this CPU, but it changed 11 of 12 of the 0.5B model's drafts, mostly for the
-    worse (benchmarks/README.md), so it is opt-in, and runs without the prefix cache.
+    "int8" quantizes every linear layer dynamically (torch's quantize_dynamic): faster answers,
+    but it changed most of the 0.5B model's drafts, mostly for the worse (figures in
+    benchmarks/README.md), so it is opt-in, and runs without the prefix cache.
     Raises ModelLoadError for another name.
     """
     name = (value or env(PRECISION_ENV)).strip().lower() or "float32"

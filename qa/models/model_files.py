@@ -70,8 +70,8 @@ _EMBED_ALIASES = frozenset(
 MARKER_NAME = ".qa-converted.json"
 # Bump when the layout or dtype of converted folders changes: older ones are redone.
 CONVERT_VERSION = 1
-# Weights are saved as float32: float16 files were half the size but reloaded 2-3x
-# slower with ~1.5 GB more peak RSS (upcast on load), for the same greedy output.
+# Weights are saved as float32: float16 files were half the size but reloaded slower with
+# a higher peak RSS (upcast on load), for the same greedy output.
 _SAVE_DTYPE = "float32"
 _LOCK_TIMEOUT_S = 30 * 60.0
 _CHUNK = 8 * 1024 * 1024

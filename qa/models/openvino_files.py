@@ -7,7 +7,7 @@ and sha256-checks the packaged GGUF and converts it to a transformers folder onc
 exports that folder with optimum-intel (`optimum-cli export openvino`), compressing the
 weights to int4 or int8 with NNCF, or keeping them fp16.
 
-The export runs in a child process (its peak memory, ~9 GB for the 1.5B model, is freed
+The export runs in a child process (its peak memory, several GB for the 1.5B model, is freed
 when it ends, and a crash or a kill there cannot corrupt the cache), under the cache
 lock, into a temp folder that is renamed into place only when complete and checked. A
 failed export leaves the previous cache as it was and raises `ModelConvertError` with

@@ -8,22 +8,21 @@ Two index types, both with the chunk ids stored inside the index:
   `IndexFlatIP` of nlist = 4*sqrt(n) centroids; nprobe = nlist/6) with its own ids and a
   hashtable direct map.
 
-At 1M synthetic passages (benchmarks/bench_ivf_policy.py) 4*sqrt(n) lists reach recall@10
-0.965 at nprobe = nlist/6 where 2*sqrt(n) lists reached 0.953, at the same scan cost; 8*sqrt(n)
-saved little more and took 3x longer to train. A single query that scans many vectors splits
-its lists over the OpenMP threads (FAISS `parallel_mode` 1): 1M passages, p95 25.5 -> 12.9 ms
-on 2 cores. Small scans stay on one thread (see `search`).
+At 1M synthetic passages (benchmarks/bench_ivf_policy.py) 4*sqrt(n) lists reach a higher
+recall@10 than 2*sqrt(n) at nprobe = nlist/6 for the same scan cost; 8*sqrt(n) gained little
+more and trained much longer. A single query that scans many vectors splits its lists over the
+OpenMP threads (FAISS `parallel_mode` 1); small scans stay on one thread (see `search`).
+The figures behind each choice are in benchmarks/README.md.
 
 IVF rather than HNSW or IVF under an IndexIDMap2: `IndexIVF.remove_ids` deletes vectors
 physically (each inverted list shrinks), `add_with_ids` takes arbitrary ids, and the
 hashtable direct map makes `reconstruct(chunk_id)` work, so upserts and removes stay as
 they are at every size and no compaction step is ever needed. HNSW cannot remove (it
-would need tombstones and periodic rebuilds; in benchmarks/bench_retrieval.py at 100k it
-was faster per query but reached only recall@10 0.91 at efSearch=128 and took 3x longer
-to build), and an IndexIDMap2 over an IVF index leaves its id map and the lists out of
-step on removal.
+would need tombstones and periodic rebuilds; in benchmarks/bench_retrieval.py it was faster
+per query but reached a lower recall and took longer to build), and an IndexIDMap2 over an
+IVF index leaves its id map and the lists out of step on removal.
 float16 rather than float32 lists (IVF-Flat): the same recall, half the memory, and a
-scan 1.4-1.8x faster (memory bound); the price is that scores and reconstructed
+faster scan (memory bound); the price is that scores and reconstructed
 vectors are rounded to float16 (cosines off by about 1e-3). 8-bit codes were as fast
 but lost recall.
 benchmarks/bench_retrieval.py measures the trade-off (latency, recall@10 against exact
@@ -227,13 +226,13 @@ def search(index, query: np.ndarray, k: int,
     IVF index still scans only its nprobe lists).
 
     A single query runs on one OpenMP thread (the setting is per calling thread and is
-    restored): FAISS would otherwise split one flat scan over all cores, which on this
-    2-core machine, shared with the language model and other jobs, made 10k-passage
-    searches 20x slower (spinning threads waiting for a busy core), not faster. The
+    restored): FAISS would otherwise split one flat scan over all cores, which on a small
+    machine shared with the language model and other jobs made searches many times slower
+    (threads waiting for a busy core), not faster (benchmarks/README.md). The
     exception is an IVF query expected to scan at least `Policy.parallel_scan_min`
     vectors (about 250k passages and up): its inverted lists are split over all threads,
-    which halves the latency at 1M passages. (`qa` sets OMP_WAIT_POLICY=PASSIVE, so idle
-    threads sleep rather than spin.)
+    which cuts the latency at 1M passages. (qa's entry points set OMP_WAIT_POLICY=PASSIVE,
+    so idle threads sleep rather than spin.)
     """
     faiss = _faiss()
     query = np.ascontiguousarray(np.asarray(query, np.float32).reshape(-1, index.d))
