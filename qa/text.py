@@ -1,7 +1,7 @@
 """Word-level text helpers shared by BM25, the citation check and the eval scorer.
 
 Tokenising, stemming (Snowball via PyStemmer), and reading numbers written in digits or
-words ("thirty" -> 30, "1,000" -> 1000); the word lists are in `qa.answer.lexicon`. Nothing here
+words ("thirty" -> 30, "1,000" -> 1000); the word lists are in `qa.lexicon`. Nothing here
 knows about articles, indexes or models.
 """
 
@@ -11,7 +11,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from qa.answer.lexicon import (
+from qa.lexicon import (
     NUMBER_SCALES,
     NUMBER_TENS,
     NUMBER_UNITS,

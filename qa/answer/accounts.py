@@ -14,10 +14,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qa.answer.lexicon import AUXILIARIES, EVENT_GROUPS, IRREGULAR_PLURALS, STOPWORDS
 from qa.answer.sources import source_of
 from qa.answer.support import counted_after, is_content, tokenize
 from qa.ingest.chunk import sentence_spans
+from qa.lexicon import AUXILIARIES, EVENT_GROUPS, IRREGULAR_PLURALS, STOPWORDS
 from qa.records import Hit
 from qa.text import stem, words
 

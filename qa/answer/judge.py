@@ -34,7 +34,6 @@ import numpy as np
 
 from qa.answer.injection import is_instruction
 from qa.answer.intent import COUNT, NUMBER, TIME, YES_NO, Intent, parse_intent
-from qa.answer.lexicon import VAGUE_AMOUNTS
 from qa.answer.support import (
     _name_present,
     _polarity_matches,
@@ -48,6 +47,7 @@ from qa.answer.support import (
     without_given,
 )
 from qa.ingest.chunk import sentence_spans
+from qa.lexicon import VAGUE_AMOUNTS
 from qa.records import Hit
 from qa.text import content_terms, numbers, stem, words
 

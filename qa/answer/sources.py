@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from qa.answer.lexicon import (
+from qa.lexicon import (
     AUXILIARIES,
     GENERIC_SOURCE_WORDS,
     NUMBER_WORDS,

@@ -17,7 +17,9 @@ import re
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
-from qa.answer.lexicon import (
+from qa.answer.sources import same_source, source_of
+from qa.ingest.chunk import sentence_spans
+from qa.lexicon import (
     CALENDAR,
     CLAUSE_BOUNDARIES,
     EVENT_GROUPS,
@@ -30,8 +32,6 @@ from qa.answer.lexicon import (
     TIME_WORDS,
     TOKEN_RE,
 )
-from qa.answer.sources import same_source, source_of
-from qa.ingest.chunk import sentence_spans
 from qa.records import Hit
 from qa.text import numbers as parse_numbers
 from qa.text import stem, words
