@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from qa.answer.cite import ground
+from qa.answer.focus import focus_hits
 from qa.answer.injection import split_question
 from qa.answer.intent import YES_NO, parse_intent
 from qa.answer.judge import Judge, LearnedJudge
@@ -176,7 +177,9 @@ class Assistant:
         t0 = time.perf_counter()
         pieces: list[str] = []
         yes_no = parse_intent(standalone).kind == YES_NO
-        messages = build_messages(standalone, hits, yes_no=yes_no, as_of=as_of)
+        prompt_hits = focus_hits(standalone, hits, self.embedder.embed, self.settings.focus_chars)
+        timings["focus"] = time.perf_counter() - t0
+        messages = build_messages(standalone, prompt_hits, yes_no=yes_no, as_of=as_of)
         for piece in self.generator.stream(messages, max_new_tokens):
             if not pieces:
                 timings["first_token"] = time.perf_counter() - started

@@ -66,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the Answer as JSON")
     ask.add_argument("-k", "--passages", type=int, help="passages given to the model (default 4)")
     ask.add_argument("--max-new-tokens", type=int, help="answer length limit in tokens")
+    ask.add_argument("--focus-chars", type=int, help="cut each passage the model reads to about this "
+                     "many characters around its best-matching sentence (default 0: whole passages)")
     ask.add_argument("--as-of", metavar="DATE", help="answer as of DATE (YYYY-MM-DD): no article "
                      "published after it; 'this week' and 'yesterday' count from it")
     _add_common(ask)
@@ -106,6 +108,7 @@ def _settings(args: argparse.Namespace):
                              embed_url=getattr(args, "embed_url", None),
                              passages=getattr(args, "passages", None),
                              max_new_tokens=getattr(args, "max_new_tokens", None),
+                             focus_chars=getattr(args, "focus_chars", None),
                              vector_store=getattr(args, "vector_store", None))
 
 

@@ -48,6 +48,8 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("QA_OV_HINT", "", "f32", "openvino: the inference precision hint (f32 or bf16)"),
     EnvVar("QA_THREADS", "", "all cores", "threads for the answering runtime"),
     EnvVar("QA_PASSAGES", "--passages", "4", "passages given to the model per question"),
+    EnvVar("QA_FOCUS_CHARS", "--focus-chars", "0",
+           "cut each passage the model reads to the sentences around its best match (0: whole)"),
     EnvVar("QA_MAX_NEW_TOKENS", "--max-new-tokens", "96", "the longest draft, in tokens"),
     EnvVar("QA_MIN_RELEVANCE", "", "0.25", "below this best dense score the articles don't say"),
     EnvVar("QA_VECTOR_STORE", "--vector-store", "faiss (new indexes)", "where vectors live: faiss or milvus"),
@@ -148,6 +150,7 @@ class Settings:
     llm_backend: str | None = None  # "transformers" | "llama.cpp" | "openai"; None: QA_LLM_BACKEND or default
     passages: int = 4
     max_new_tokens: int = 96
+    focus_chars: int = 0  # >0: the model reads passages cut to this many chars around the best sentence
     min_relevance: float = 0.25
     max_question_chars: int = 2000
     # Served models (OpenAI-compatible): base URLs ending in /v1; keys never shown (repr=False).
@@ -168,6 +171,7 @@ class Settings:
             llm_backend=env("QA_LLM_BACKEND") or None,
             passages=_env_int("QA_PASSAGES", 4),
             max_new_tokens=_env_int("QA_MAX_NEW_TOKENS", 96),
+            focus_chars=_env_int("QA_FOCUS_CHARS", 0),
             min_relevance=_env_float("QA_MIN_RELEVANCE", 0.25),
             llm_url=env("QA_LLM_URL") or None,
             llm_api_key=env("QA_LLM_API_KEY") or None,
