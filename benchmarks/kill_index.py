@@ -29,8 +29,7 @@ What it does:
   resume did not reach every article.
 
 What it does not do: it imports no qa module but the public API (`qa.retrieve`), and runs
-qa only as its command (`python -m qa` when the package has a `__main__`, else the `qa` console
-script's entry point run by this interpreter). It uses the embedding model `qa index` is
+qa only as its command (`python -m qa`). It uses the embedding model `qa index` is
 configured with (`--embed-model`, else $QA_EMBED_MODEL, else the packaged MiniLM): the command
 offers no fake embedder. Beside the command it reads only the index folder's documented layout
 (CURRENT, gen-*, .gen-*, .lock.holder). It cannot choose where qa commits: `qa index` saves a
@@ -51,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import random
@@ -69,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 HOLDER_FILE = ".lock.holder"  # written by a writer holding the index lock (qa/lock.py docstring)
-TEMP_GENERATION_PREFIX = ".gen-"  # a generation being saved (qa/store.py docstring)
+TEMP_GENERATION_PREFIX = ".gen-"  # a generation being saved (qa/store/index_store.py docstring)
 PROGRESS_MARK = b"indexing"  # the start of `qa index`'s progress bar on stderr
 POLL_S = 0.002
 STATUS_OK_RE = re.compile(r"^state:\s+OK\s*$", re.MULTILINE)
@@ -162,16 +160,7 @@ def write_corpus(articles: list[Article], folder: Path) -> None:
 
 def qa_command() -> list[str]:
     """How to run the `qa` command with this interpreter (so PYTHONPATH and the venv apply)."""
-    if importlib.util.find_spec("qa.__main__") is not None:
-        return [sys.executable, "-m", "qa"]
-    from importlib.metadata import entry_points
-
-    scripts = [ep for ep in entry_points(group="console_scripts", name="qa")]
-    if not scripts:
-        raise SystemExit("cannot find how to run qa: no qa/__main__.py and no `qa` console script")
-    module, _, func = scripts[0].value.partition(":")
-    code = f"import sys; from {module} import {func} as main; sys.argv[0] = 'qa'; sys.exit(main())"
-    return [sys.executable, "-c", code]
+    return [sys.executable, "-m", "qa"]
 
 
 @dataclass

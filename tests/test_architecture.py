@@ -22,6 +22,7 @@ ALLOWED = {
     "cli": {"ingest", "models", "store", "search", "answer", "api", "eval", "ui"},
     "testing": {"models", "answer"},
     "package": {"api"},
+    "__main__": {"cli"},
 }
 TOP_LEVEL_LIMIT = 12
 

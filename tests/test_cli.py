@@ -80,3 +80,13 @@ def test_binary_upload_leaves_index_as_it_was(tmp_path, capsys):
     assert "binary" in capsys.readouterr().err
     assert main(["status", "--index-dir", index_dir]) == 0
     assert "2 articles" in capsys.readouterr().out
+
+
+def test_python_dash_m_qa_is_the_qa_command(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "qa", "status", "--index-dir", str(tmp_path / "none")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr  # what `qa status` returns for a missing index
+    assert "no index yet" in result.stdout
