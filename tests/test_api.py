@@ -141,3 +141,19 @@ def test_assistant_sees_articles_added_by_another_writer(assistant, seed_index, 
     Assistant(embedder=embedder, settings=Settings(index_dir=seed_index)).add([doc])
     answer = assistant.ask("What colour are the zebras in the park?")
     assert not answer.abstained and answer.citations[0].doc_id == "zebra"
+
+
+def test_the_public_names_stay_functions_whatever_modules_are_imported():
+    """`qa.retrieve` and `qa.ask` are the QA functions, even after every stage module is imported
+    (a module named like a public function must not shadow it)."""
+    import importlib
+    import pkgutil
+
+    import qa
+
+    for info in pkgutil.walk_packages(qa.__path__, "qa."):
+        if info.name != "qa.__main__":
+            importlib.import_module(info.name)
+    assert callable(qa.retrieve) and qa.retrieve.__module__ == "qa.api"
+    assert callable(qa.ask) and qa.ask.__module__ == "qa.api"
+    assert {"Answer", "Citation", "Hit", "Assistant", "ask", "retrieve"} <= set(qa.__all__)

@@ -57,7 +57,7 @@ def test_off_topic_question_never_reaches_the_model():
 
 
 def test_real_retrieve_returns_exact_passages():
-    hits = qa.search.retrieve("Which companies jointly operate the gas plant?", k=3)
+    hits = qa.retrieve("Which companies jointly operate the gas plant?", k=3)
     assert len(hits) == 3
     assert "Statoil" in hits[0].text or "Statoil" in hits[1].text
     for hit in hits:
@@ -108,7 +108,7 @@ def test_the_system_prompt_cache_changes_no_token():
     hook = cached._model.register_forward_pre_hook(record, with_kwargs=True)
     try:
         for question in ("Who masterminded the raid?", "How many hostages were freed?"):
-            messages = build_messages(question, qa.search.retrieve(question, k=4))
+            messages = build_messages(question, qa.retrieve(question, k=4))
             cached.generate(messages, 1)  # computes the prefix once, outside what is recorded
             first_pass.clear()
             with_cache = cached.generate(messages, 24)
