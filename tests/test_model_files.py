@@ -209,6 +209,29 @@ def test_conversion_is_atomic_and_cached(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert len(calls) == 1
 
 
+def test_a_conversion_held_by_another_process_times_out_naming_the_lock(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import shutil
+
+    from filelock import FileLock
+
+    _fake_model(monkeypatch, tmp_path)
+    monkeypatch.setattr(mf, "_convert_gguf", _fake_convert([]))
+    cache = tmp_path / "cache"
+    out = mf.resolve_llm("fake-llm", cache_dir=cache, progress=False)
+    assert isinstance(out, Path)
+    shutil.rmtree(out)  # to be converted again, while "another process" holds the lock
+    monkeypatch.setattr(mf, "_LOCK_TIMEOUT_S", 0.2)
+    lock_file = out.parent / f"{out.name}.lock"
+    with FileLock(str(lock_file)), pytest.raises(ModelLoadError) as caught:
+        mf.resolve_llm("fake-llm", cache_dir=cache, progress=False)
+    message = str(caught.value)
+    assert "waiting for another process converting" in message and str(lock_file) in message
+    assert "delete the lock file" in message
+    assert not out.exists()
+
+
 def test_failed_conversion_leaves_nothing_done(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

@@ -23,7 +23,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,6 +184,27 @@ def cache_root(cache_dir: Path | str | None = None) -> Path:
     return Path.home() / ".cache" / "qa"
 
 
+@contextmanager
+def cache_lock(lock_file: Path, doing: str, error: type[Exception] = ModelLoadError) -> Iterator[None]:
+    """Hold the model cache's file lock `lock_file` while one process writes a model.
+
+    Waits up to `_LOCK_TIMEOUT_S` for another process (`doing` names what it is doing, for the
+    message), then raises `error` naming the lock file. Does not create folders or write files.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(lock_file), timeout=_LOCK_TIMEOUT_S)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise error(f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process {doing} "
+                    f"(lock {lock_file}); if none is running, delete the lock file") from exc
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _note(progress: bool, message: str) -> None:
     if progress:
         print(message, file=sys.stderr, flush=True)
@@ -321,15 +343,12 @@ def resolve_gguf(
         return final
     for part in known.parts:  # fail fast, before creating any cache folder
         _locate(part, known)
-    from filelock import FileLock, Timeout
-
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelLoadError(f"cannot create model cache {folder}: {exc}") from exc
-    lock = FileLock(str(folder / ".lock"), timeout=_LOCK_TIMEOUT_S)
     try:
-        with lock:
+        with cache_lock(folder / ".lock", f"assembling {known.name}"):
             if _is_verified_gguf(final, known):  # another process finished while we waited
                 return final
             for stale in folder.glob(".tmp-*"):  # left by a crashed run
@@ -339,11 +358,6 @@ def resolve_gguf(
             write_atomic(folder / MARKER_NAME,
                          json.dumps({"source": known.name, "sha256": known.sha256, "bytes": known.size}))
             os.replace(tmp, final)
-    except Timeout as exc:
-        raise ModelLoadError(
-            f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process "
-            f"assembling {known.name} (lock {lock.lock_file})"
-        ) from exc
     except OSError as exc:
         raise ModelLoadError(f"could not write {final}: {exc}") from exc
     _note(progress, f"assembled and verified {known.name}: {final}")
@@ -384,15 +398,12 @@ def _ensure_converted(
     final = root / slug
     if _is_complete(final):
         return final
-    from filelock import FileLock, Timeout
-
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelLoadError(f"cannot create model cache {root}: {exc}") from exc
-    lock = FileLock(str(root / f"{slug}.lock"), timeout=_LOCK_TIMEOUT_S)
     try:
-        with lock:
+        with cache_lock(root / f"{slug}.lock", f"converting {label}"):
             if _is_complete(final):  # another process finished while we waited
                 return final
             with build_folder(root, f".tmp-{slug}-") as tmp:  # clears a crashed run's leftovers
@@ -413,11 +424,6 @@ def _ensure_converted(
                 }
                 write_atomic(out / MARKER_NAME, json.dumps(info, indent=1))
                 replace_folder(out, final)  # an older format version or an unmarked leftover goes now
-    except Timeout as exc:
-        raise ModelLoadError(
-            f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process "
-            f"converting {label} (lock {lock.lock_file})"
-        ) from exc
     except OSError as exc:
         raise ModelLoadError(f"could not write converted model {final}: {exc}") from exc
     _note(progress, f"converted {label}: {final}")
