@@ -37,8 +37,8 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("QA_EMBED_API_KEY", "", "QA_LLM_API_KEY", "the key for QA_EMBED_URL (never shown)"),
     EnvVar("QA_LLM_MODEL", "--llm-model", "qwen2.5-coder-0.5b",
            "the answering model (name, path or served name)"),
-    EnvVar("QA_LLM_BACKEND", "--llm-backend", "transformers",
-           "the answering runtime: transformers, openvino, llama.cpp or openai"),
+    EnvVar("QA_LLM_BACKEND", "--llm-backend", "openvino (transformers where OpenVINO is missing)",
+           "the answering runtime: openvino, transformers, llama.cpp or openai"),
     EnvVar("QA_LLM_PRECISION", "", "float32 (transformers), int8 (openvino)",
            "weight precision: int8 for transformers; int4, int8 or fp16 for openvino"),
     EnvVar("QA_LLM_URL", "--llm-url", "", "a served OpenAI-compatible /v1 base URL (backend openai)"),
@@ -147,7 +147,7 @@ class Settings:
     index_dir: Path = field(default_factory=default_index_dir)
     embed_model: str | None = None
     llm_model: str | None = None
-    llm_backend: str | None = None  # "transformers" | "llama.cpp" | "openai"; None: QA_LLM_BACKEND or default
+    llm_backend: str | None = None  # openvino, transformers, llama.cpp, openai; None: QA_LLM_BACKEND
     passages: int = 4
     max_new_tokens: int = 96
     focus_chars: int = 0  # >0: the model reads passages cut to this many chars around the best sentence

@@ -20,6 +20,8 @@ from qa.models.model_files import resolve_llm  # noqa: E402
 from qa.settings import SEED_DIR, Settings  # noqa: E402
 from qa.store.indexer import index_paths  # noqa: E402
 
+# the backend is tested with the small model (the default model is exercised elsewhere)
+MODEL = "qwen2.5-coder-0.5b"
 ARTICLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in SEED_DIR.glob("*.txt")}
 
 
@@ -27,7 +29,8 @@ ARTICLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in SEED_DIR.glob
 def assistant(tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("llamacpp") / "index"
     index_paths(index_dir, [SEED_DIR], shared_embedder())
-    return Assistant(settings=Settings.from_env(index_dir=index_dir, llm_backend="llama.cpp"))
+    return Assistant(settings=Settings.from_env(index_dir=index_dir, llm_backend="llama.cpp",
+                                                 llm_model=MODEL))
 
 
 def test_llamacpp_answers_a_seed_question_with_exact_citations(assistant):

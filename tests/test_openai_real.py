@@ -86,7 +86,8 @@ def index_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def assistant(served, index_dir):
-    return Assistant(settings=Settings.from_env(index_dir=index_dir, llm_backend="openai", llm_url=served))
+    return Assistant(settings=Settings.from_env(index_dir=index_dir, llm_backend="openai", llm_url=served,
+                                                 llm_model=MODEL))
 
 
 def test_served_backend_answers_a_seed_question_with_exact_citations(assistant):

@@ -89,11 +89,35 @@ def test_a_runtime_that_crashes_is_caught_in_a_child_and_remembered(monkeypatch)
     assert isinstance(make_openvino_generator(None), TransformersGenerator)
 
 
-def test_a_runtime_that_works_gives_the_openvino_generator(monkeypatch) -> None:
+def test_a_runtime_that_works_gives_the_openvino_generator(monkeypatch, source: Path) -> None:
     monkeypatch.setattr(gov.importlib.util, "find_spec", lambda name: object())
     monkeypatch.setattr(gov, "_PROBE", "print('ok')")
+    monkeypatch.setattr(ovf, "exporter_problem", lambda: None)
     assert gov.runtime_problem() is None
     assert isinstance(make_openvino_generator(None, precision="int4"), OpenVINOGenerator)
+
+
+def test_without_the_exporter_an_unexported_model_falls_back_in_one_line(monkeypatch, capsys,
+                                                                          source: Path) -> None:
+    """openvino-genai alone serves an exported model; with neither the export nor the
+    exporter, the default backend answers with transformers and says why, once."""
+    monkeypatch.setattr(gov.importlib.util, "find_spec", lambda name: object())
+    monkeypatch.setattr(gov, "_PROBE", "print('ok')")
+    real = ovf.importlib.util.find_spec
+    monkeypatch.setattr(ovf.importlib.util, "find_spec",
+                        lambda name: None if name == "optimum.intel" else real(name))
+    gen = make_openvino_generator(None)
+    assert isinstance(gen, TransformersGenerator)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "optimum-intel is not installed" in lines[0]
+    assert "transformers backend instead" in lines[0]
+    _fake_export(monkeypatch, WRITE_ALL)
+    monkeypatch.setattr(ovf.importlib.util, "find_spec", real)
+    monkeypatch.setattr(ovf, "check_overlay", lambda overlay=None: None)
+    resolve_openvino(None, "int8")  # exported once (say, by another install sharing the cache)
+    monkeypatch.setattr(ovf.importlib.util, "find_spec",
+                        lambda name: None if name == "optimum.intel" else real(name))
+    assert isinstance(make_openvino_generator(None), OpenVINOGenerator)
 
 
 # ---- the conversion cache ---------------------------------------------------------------------
@@ -149,6 +173,19 @@ def test_a_killed_export_leaves_the_previous_cache_and_names_the_fix(monkeypatch
         resolve_openvino(None, "int8", progress=False)
     assert (old / "openvino_model.xml").read_text() == "int8"  # the previous folder, untouched
     assert not list(source.parent.glob(".tmp-*"))
+
+
+def test_an_export_held_by_another_process_times_out_naming_the_lock(monkeypatch, source: Path) -> None:
+    from filelock import FileLock
+
+    calls = _fake_export(monkeypatch, WRITE_ALL)
+    monkeypatch.setattr(mf, "_LOCK_TIMEOUT_S", 0.2)
+    root = mf.cache_root() / "llm"
+    lock_file = root / f"{ovf._slug(source, 'int8', root)}.lock"
+    with FileLock(str(lock_file)), pytest.raises(ModelConvertError) as caught:
+        resolve_openvino(None, "int8")
+    assert "waiting for another process converting" in str(caught.value)
+    assert str(lock_file) in str(caught.value) and calls == []
 
 
 def test_an_export_missing_files_is_never_used(monkeypatch, source: Path) -> None:

@@ -25,20 +25,21 @@ from qa.store.indexer import index_paths  # noqa: E402
 
 ARTICLES = {p.stem: p.read_text(encoding="utf-8").strip() for p in SEED_DIR.glob("*.txt")}
 PRECISION = "fp16"
+MODEL = "qwen2.5-coder-0.5b"  # the export is tested on the small model, at fp16
 
 
 @pytest.fixture(scope="module")
 def assistant(tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("openvino") / "index"
     index_paths(index_dir, [SEED_DIR], shared_embedder())
-    settings = Settings.from_env(index_dir=index_dir, llm_backend="openvino")
-    return Assistant(settings=settings, generator=OpenVINOGenerator(precision=PRECISION))
+    settings = Settings.from_env(index_dir=index_dir, llm_backend="openvino", llm_model=MODEL)
+    return Assistant(settings=settings, generator=OpenVINOGenerator(MODEL, precision=PRECISION))
 
 
 def test_fp16_greedy_reply_equals_the_transformers_reference(assistant):
     question = "Who masterminded the raid?"
     messages = build_messages(question, assistant.retrieve(question, k=4))
-    reference = TransformersGenerator(precision="float32", prefix_cache=False)
+    reference = TransformersGenerator(MODEL, precision="float32", prefix_cache=False)
     expected = reference.generate(messages, 40)
     got = assistant.generator.generate(messages, 40)
     assert assistant.generator.last_usage["prompt_tokens"] == reference.last_usage["prompt_tokens"]

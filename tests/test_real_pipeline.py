@@ -94,9 +94,9 @@ def test_the_system_prompt_cache_changes_no_token():
     from qa.api import shared_generator
     from qa.models.generate import TransformersGenerator
 
-    cached = shared_generator().load()
+    cached = shared_generator("qwen2.5-coder-0.5b", backend="transformers").load()
     assert isinstance(cached, TransformersGenerator) and cached.prefix_cache
-    plain = TransformersGenerator(prefix_cache=False)
+    plain = TransformersGenerator("qwen2.5-coder-0.5b", prefix_cache=False)
     plain._model, plain._tokenizer, plain.name = cached._model, cached._tokenizer, cached.name
     first_pass: list[int] = []  # tokens the model reads in the first forward pass of a reply
 

@@ -102,8 +102,16 @@ def _cpu_signature() -> str:
 
 
 def make_openvino_generator(model: str | None = None, precision: str | None = None) -> Generator:
-    """The OpenVINO generator, or the transformers one (with one logged line) if it cannot run."""
+    """The OpenVINO generator, or the transformers one (with one logged line) if it cannot run:
+    the runtime is not installed or crashes on this CPU, or the model is not exported yet and
+    the exporter is not installed. An export that is tried and fails raises (ModelConvertError)."""
     problem = runtime_problem()
+    if problem is None:
+        from qa.models.openvino_files import cached_export, exporter_problem, openvino_precision
+
+        chosen = openvino_precision(precision, DEFAULT_OV_PRECISION)
+        if cached_export(model or env("QA_LLM_MODEL") or None, chosen) is None:
+            problem = exporter_problem()
     if problem is None:
         return OpenVINOGenerator(model, precision=precision)
     # One line on stderr (not also through logging, which the UI sends to stderr as well).

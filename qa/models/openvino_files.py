@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import subprocess
@@ -47,7 +48,6 @@ CONVERT_PACKAGES = ("optimum-intel", "nncf", "openvino", "openvino-tokenizers")
 # beside the venv that `./run setup` fills (`pip install --target`); qa itself never imports them.
 EXPORT_OVERLAY_PINS = ("transformers==5.5.4", "huggingface-hub==1.21.0", "tokenizers==0.22.2")
 EXPORT_OVERLAY = Path(sys.prefix) / "qa-openvino-export"
-_LOCK_TIMEOUT_S = 30 * 60.0
 _ALIASES = {"int4": "int4", "4": "int4", "int8": "int8", "8": "int8", "fp16": "fp16",
             "float16": "fp16", "f16": "fp16"}
 
@@ -118,6 +118,37 @@ def export_env(overlay: Path = EXPORT_OVERLAY) -> dict[str, str]:
     return env
 
 
+def exporter_problem(overlay: Path = EXPORT_OVERLAY) -> str | None:
+    """Why this install cannot export a model to OpenVINO (optimum-intel missing, or qa's
+    transformers too new for it and no overlay folder), else None. Runs nothing."""
+    try:
+        if importlib.util.find_spec("optimum.intel") is None:
+            return "the OpenVINO exporter optimum-intel is not installed (./run setup installs it)"
+    except (ImportError, ValueError):
+        return "the OpenVINO exporter optimum-intel is not installed (./run setup installs it)"
+    try:
+        check_overlay(overlay)
+    except ModelConvertError as exc:
+        return str(exc)
+    return None
+
+
+def cached_export(spec: str | None = None, precision: str = "int8", cache_dir: Path | None = None,
+                  progress: bool = True) -> Path | None:
+    """The finished export folder for `spec` at `precision` if the cache holds one, else None.
+
+    Resolves (and, once, converts) the transformers folder it starts from; exports nothing.
+    """
+    from qa.models.model_files import cache_root, resolve_llm
+
+    source = resolve_llm(spec, cache_dir=cache_dir, progress=progress)
+    if not isinstance(source, Path):
+        return None
+    root = cache_root(cache_dir) / "llm"
+    final = root / _slug(Path(source), precision, root)
+    return final if is_complete(final) else None
+
+
 def is_complete(folder: Path) -> bool:
     """True if `folder` holds a finished export of the current version with every file."""
     try:
@@ -155,7 +186,7 @@ def resolve_openvino(spec: str | None = None, precision: str = "int8", cache_dir
     Raises ModelLoadError for a hub id or a bad setting, ModelConvertError when the export fails
     (the previous cache folder, if any, is kept).
     """
-    from qa.models.model_files import cache_root, resolve_llm
+    from qa.models.model_files import cache_lock, cache_root, resolve_llm
 
     if precision not in OV_PRECISIONS:
         raise ModelLoadError(f"unknown precision {precision!r}: use one of {', '.join(OV_PRECISIONS)}")
@@ -166,15 +197,12 @@ def resolve_openvino(spec: str | None = None, precision: str = "int8", cache_dir
     final = root / _slug(Path(source), precision, root)
     if is_complete(final):
         return final
-    from filelock import FileLock, Timeout
-
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelConvertError(f"cannot create model cache {root}: {exc}") from exc
-    lock = FileLock(str(root / f"{final.name}.lock"), timeout=_LOCK_TIMEOUT_S)
     try:
-        with lock:
+        with cache_lock(root / f"{final.name}.lock", f"converting {final.name}", ModelConvertError):
             if is_complete(final):  # another process finished while we waited
                 return final
             with build_folder(root, f".tmp-{final.name}-") as tmp:  # clears a killed run's leftovers
@@ -191,10 +219,6 @@ def resolve_openvino(spec: str | None = None, precision: str = "int8", cache_dir
                         "seconds": round(time.monotonic() - started, 1), "packages": _versions()}
                 write_atomic(out / OV_MARKER, json.dumps(info, indent=1))
                 replace_folder(out, final)  # an older version or an unmarked leftover goes only now
-    except Timeout as exc:
-        raise ModelConvertError(
-            f"timed out after {_LOCK_TIMEOUT_S:.0f} s waiting for another process converting "
-            f"{final.name} (lock {lock.lock_file}); if none is running, delete the lock file") from exc
     except OSError as exc:
         raise ModelConvertError(f"could not write the OpenVINO model {final}: {exc}; free disk space "
                                 f"in {root} (or set QA_CACHE_DIR) and try again") from exc
@@ -206,8 +230,8 @@ def resolve_openvino(spec: str | None = None, precision: str = "int8", cache_dir
 def run_export(source: Path, out: Path, precision: str, progress: bool = True) -> None:
     """Run the optimum-intel export in a child process; raise ModelConvertError if it fails.
 
-    The child's own progress bars (NNCF's weight compression) show on stderr; a spinner line
-    with the elapsed time shows before them.
+    A bar with the elapsed time shows while it runs. The child's own output (optimum-intel's
+    and torch's tracing warnings, NNCF's bars) goes to a log, whose last lines the error quotes.
     """
     cmd = export_command(source, out, precision)
     if progress:
@@ -215,7 +239,7 @@ def run_export(source: Path, out: Path, precision: str, progress: bool = True) -
               file=sys.stderr, flush=True)
     env = export_env()
     with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=None if progress else log)
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
         try:
             code = _wait_with_bar(proc, f"OpenVINO {precision}", progress)
         except BaseException:
