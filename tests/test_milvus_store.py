@@ -355,6 +355,32 @@ def test_sigkill_mid_upsert_leaves_a_committed_state_and_resumes(tmp_path):
           f"full run {work:.2f}s")
 
 
+def test_a_segment_killed_between_its_index_files_is_rebuilt_on_load(tmp_path):
+    """Seen in the kill test: the first index file of the newest segment cut to 8 bytes and the
+    next one never written. The next open removes the segment's index files, Milvus Lite
+    rebuilds them, and nothing is lost; the other segments' index files are kept."""
+    index_dir = tmp_path / "index"
+    make_corpus(tmp_path / "a", 12, version=1, seed=3)
+    make_corpus(tmp_path / "b", 6, version=2, seed=4)
+    index_paths(index_dir, [tmp_path / "a"], HashingEmbedder(), store_settings=MILVUS)
+    milvus_store.release(lite_file(index_dir))
+    index_paths(index_dir, [tmp_path / "b"], HashingEmbedder(), store_settings=MILVUS)
+    before = _state(index_dir)
+    milvus_store.release(lite_file(index_dir))
+    indexes = sorted(Path(lite_file(index_dir)).glob("collections/*/partitions/*/indexes/*"))
+    segments = sorted({p.name.partition(".")[0] for p in indexes})
+    assert len(segments) >= 2, f"expected two segments, Lite wrote {indexes}"
+    newest = [p for p in indexes if p.name.startswith(segments[-1] + ".")]
+    assert len(newest) >= 2, f"expected two index kinds, Lite wrote {newest}"
+    newest[0].write_bytes(newest[0].read_bytes()[:8])
+    for path in newest[1:]:
+        path.unlink()
+    kept = [p for p in indexes if p not in newest]
+    assert _state(index_dir) == before
+    assert all(p.is_file() for p in newest) and all(p.is_file() for p in kept)
+    assert newest[0].stat().st_size > 8
+
+
 def test_an_empty_index_file_left_by_a_killed_writer_is_rebuilt_on_load(tmp_path):
     """A SIGKILL between a segment's data file and its index files leaves a zero-byte index file
     (seen in the kill test); the next open removes it, Milvus Lite rebuilds it, nothing is lost."""

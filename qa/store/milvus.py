@@ -93,19 +93,34 @@ def client(uri: str, token: str = ""):
 
 
 def remove_torn_lite_indexes(folder: Path) -> list[Path]:
-    """Delete the empty index files a killed Milvus Lite writer can leave; return them.
+    """Delete the index files a killed Milvus Lite writer can leave torn; return them.
 
-    Lite records a new segment's data file before it writes the segment's index files, so a
-    SIGKILL between the two leaves a zero-byte `indexes/*.idx` or `*.sidx` that makes every
-    later load fail ("File is too small: 0"). Index files are derived from the segment data,
-    and Lite rebuilds a missing one when the collection loads; data files are never touched.
+    Lite records a new segment's data file before it writes the segment's index files, one
+    after another, so a SIGKILL there leaves a zero-byte index file, or the first index file cut
+    short (8 bytes were seen) with the next one missing. Either makes every later load fail
+    ("File is too small: N"). Torn means: empty, or part of a segment that lacks an index kind
+    another segment of its partition has. Index files are derived from the segment data, and Lite
+    rebuilds a missing one when the collection loads; data files are never touched.
     Call it only while no process has the Lite file open.
     """
-    torn = [path for path in folder.glob("collections/*/partitions/*/indexes/*")
-            if path.is_file() and path.stat().st_size == 0]
+    torn: list[Path] = []
+    for indexes in folder.glob("collections/*/partitions/*/indexes"):
+        kinds: dict[str, dict[str, Path]] = {}  # segment -> index kind -> file
+        for path in indexes.iterdir():
+            if not path.is_file():
+                continue
+            if path.stat().st_size == 0:
+                torn.append(path)
+                continue
+            segment, _, kind = path.name.partition(".")
+            kinds.setdefault(segment, {})[kind] = path
+        every_kind = set().union(*(set(k) for k in kinds.values())) if kinds else set()
+        for files in kinds.values():
+            if set(files) != every_kind:
+                torn.extend(files.values())
     for path in torn:
         path.unlink()
-        log.warning("removed the empty Milvus Lite index file %s (left by a killed writer; "
+        log.warning("removed the torn Milvus Lite index file %s (left by a killed writer; "
                     "rebuilt on load)", path)
     return torn
 
