@@ -35,9 +35,11 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_llm(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--llm-model", help="answering model: name, .gguf file, folder or hub id "
-                        "($QA_LLM_MODEL; default qwen2.5-coder-0.5b)")
     from qa.models.generate import DEFAULT_LLM_BACKEND, LLM_BACKENDS
+    from qa.models.model_files import DEFAULT_LLM
+
+    parser.add_argument("--llm-model", help="answering model: name, .gguf file, folder or hub id "
+                        f"($QA_LLM_MODEL; default {DEFAULT_LLM})")
 
     parser.add_argument("--llm-backend", choices=LLM_BACKENDS,
                         help="runtime for the answering model ($QA_LLM_BACKEND; default "

@@ -35,7 +35,7 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("QA_EMBED_MODEL", "--embed-model", "all-minilm-l6-v2", "the embedding model (name or path)"),
     EnvVar("QA_EMBED_URL", "--embed-url", "", "a served /v1/embeddings base URL instead of the local model"),
     EnvVar("QA_EMBED_API_KEY", "", "QA_LLM_API_KEY", "the key for QA_EMBED_URL (never shown)"),
-    EnvVar("QA_LLM_MODEL", "--llm-model", "qwen2.5-coder-0.5b",
+    EnvVar("QA_LLM_MODEL", "--llm-model", "qwen2.5-coder-1.5b",
            "the answering model (name, path or served name)"),
     EnvVar("QA_LLM_BACKEND", "--llm-backend", "openvino (transformers where OpenVINO is missing)",
            "the answering runtime: openvino, transformers, llama.cpp or openai"),

@@ -31,39 +31,41 @@ SQUAD_FILE = EVAL_DATA / "squad-dev-v2.0.json"
 RGB_FILE = EVAL_DATA / "rgb-en_fact.jsonl"
 SQUAD_TEST_QUESTIONS = 40
 RGB_TEST_QUESTIONS = 20
-# Floors a few questions under what the 0.2.0 pipeline measured (fitted judge, 0.5B through
-# transformers), 2026-12-01, on the full test splits these samples are drawn from:
-# RGB test, 50 questions: accuracy 26/50 = 0.52, kept 26/27 = 0.963, caught 4/22 = 0.18;
-# SQuAD 2.0 test sample (these 40 questions, measured by this test in CI, 2026-12-01): accuracy
-# 13/40 = 0.325, kept 7/9 = 0.778, caught 6/28 = 0.214. The samples are small (40 and 20), so the
-# floors sit a question or two under what was measured; never lower them to pass.
+# Floors re-based in 0.5.0 on the default models of 0.5.0 (qwen2.5-coder-1.5b through OpenVINO
+# int8, the 0.2.0 fitted judge), measured by these tests on 2026-12-02. They sit a question or
+# two under what was measured (OpenVINO's int8 kernels differ between CPUs, so a draft may flip);
+# they catch regressions, they are not targets, and they are never lowered to pass.
+# SQuAD 2.0 test sample (40): accuracy 17/40 = 0.425, kept 10/12 = 0.833, caught 5/23 = 0.217.
+# RGB test sample (20): accuracy 12/20 = 0.60, kept 12/14 = 0.857, caught 0/5.
+# (The 0.5B through transformers, 2026-12-01: SQuAD 13/40, kept 7/9, caught 6/28; RGB test 50:
+# accuracy 26/50, kept 26/27. The RGB kept floor moved from 0.80 to 0.71: its pool is now 14
+# drafts, where one flip is 7 points.)
 SQUAD_TEST_FLOORS = {
-    "accuracy": 0.27,  # 11/40
-    "kept": 0.66,      # 6/9
-    "caught": 0.14,    # 4/28
+    "accuracy": 0.37,  # 15/40
+    "kept": 0.66,      # 8/12
+    "caught": 0.13,    # 3/23
 }
 RGB_TEST_FLOORS = {
-    "accuracy": 0.40,
-    "kept": 0.80,
+    "accuracy": 0.50,  # 10/20
+    "kept": 0.71,      # 10/14
 }
 
-# Measured 2026-12-01 on the 65 seed facts with the default models (all-minilm-l6-v2 embedder,
-# qwen2.5-coder-0.5b through transformers, greedy, the fitted judge), `qa eval`: accuracy
-# 41/65 = 0.631, exact match 31/49 = 0.633, kept 26/26, caught 11/34, abstention recall
-# 10/16 = 0.625, false refusals 5/49 = 0.102, citation precision against gold evidence 0.913,
-# passage hit@5 49/49. (0.1.2, with the lexical judge: accuracy 45/65, exact match 33/49,
-# abstention recall 12/16.) Floors sit about three questions under the 0.2.0 figures, so that
-# one flipped answer on another CPU does not fail CI but a real drop does.
+# Measured 2026-12-02 on the 65 seed facts with the 0.5.0 default models (all-minilm-l6-v2
+# embedder, qwen2.5-coder-1.5b through OpenVINO int8, greedy, the fitted judge), `qa eval`:
+# accuracy 46/65 = 0.708, exact match 38/49 = 0.776, kept 33/34, caught 4/23, abstention recall
+# 8/16 = 0.50, false refusals 5/49 = 0.102, citation precision against gold evidence 0.959,
+# passage hit@5 49/49. (0.4.0, the 0.5B through transformers: accuracy 41/65, exact match 31/49,
+# abstention recall 10/16.) Floors sit about three questions under (abstention one, of 16).
 FLOORS = {
-    "accuracy": 0.58,                 # 38/65
-    "exact_match": 0.57,              # 28/49
+    "accuracy": 0.66,                 # 43/65
+    "exact_match": 0.71,              # 35/49
     "kept": 0.90,
-    "gold_citation_precision": 0.85,
-    "abstain_recall": 0.50,           # 8/16
+    "gold_citation_precision": 0.90,
+    "abstain_recall": 0.43,           # 7/16
     "passage_hit@5": 0.95,
 }
 CEILINGS = {
-    "false_refusal_rate": 0.23,  # 11/49
+    "false_refusal_rate": 0.17,  # 8/49
 }
 
 

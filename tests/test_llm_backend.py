@@ -21,6 +21,7 @@ from qa.cli import _settings, build_parser
 from qa.errors import ModelLoadError
 from qa.models.generate import DEFAULT_LLM_BACKEND, TransformersGenerator, is_looping, llm_backend
 from qa.models.generate_llamacpp import INSTALL_HINT, LlamaCppGenerator
+from qa.models.model_files import DEFAULT_LLM
 from qa.settings import Settings
 
 
@@ -73,7 +74,7 @@ def test_shared_generator_picks_the_class_and_shares_per_backend(monkeypatch) ->
     assert shared_generator("smollm2-135m", backend="llama.cpp") is not llama
     monkeypatch.setenv("QA_LLM_BACKEND", "llama.cpp")
     assert shared_generator() is llama
-    assert llama.backend == "llama.cpp" and llama.name == "qwen2.5-coder-0.5b (llama.cpp)"
+    assert llama.backend == "llama.cpp" and llama.name == f"{DEFAULT_LLM} (llama.cpp)"
 
 
 def test_assistant_uses_the_settings_backend(tmp_path: Path) -> None:

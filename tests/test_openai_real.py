@@ -45,7 +45,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     """(base URL, log path) of a llama.cpp server running the checked GGUF."""
-    gguf = resolve_gguf(None)
+    gguf = resolve_gguf(MODEL)
     port = _free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     threads = str(int(os.environ.get("QA_THREADS", "0") or 0) or os.cpu_count() or 1)

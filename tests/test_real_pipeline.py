@@ -29,14 +29,14 @@ def _check_citations(answer: qa.Answer) -> None:
 
 
 @pytest.mark.parametrize(("question", "expected", "doc_id"), [
-    ("Who masterminded the raid?", "Belmokhtar", "000_6ad931cbaa20b811"),
-    ("What did the militants demand?", "Mali", "002_8e2be5257cd0af73"),
-    ("How long did the operation last?", "eight hours", "002_8e2be5257cd0af73"),
+    ("Who masterminded the raid?", ["Belmokhtar"], "000_6ad931cbaa20b811"),
+    ("What did the militants demand?", ["Mali"], "002_8e2be5257cd0af73"),
+    ("How long did the operation last?", ["eight hours", "8 hours"], "002_8e2be5257cd0af73"),
 ])
 def test_real_answers_cite_the_right_article(question, expected, doc_id):
     answer = qa.ask(question)
     assert not answer.abstained, answer
-    assert expected.lower() in answer.text.lower()
+    assert any(form.lower() in answer.text.lower() for form in expected), answer.text
     _check_citations(answer)
     assert doc_id in {c.doc_id for c in answer.citations}
 

@@ -57,3 +57,13 @@ def test_env_refuses_a_name_nobody_registered(monkeypatch):
     monkeypatch.setenv("QA_PASSAGES", "  6 ")
     assert settings.env("QA_PASSAGES") == "6"
     assert settings.Settings.from_env().passages == 6
+
+
+def test_the_documented_model_defaults_are_the_ones_the_code_uses():
+    from qa.models.generate import DEFAULT_LLM_BACKEND
+    from qa.models.model_files import DEFAULT_EMBEDDING_MODEL, DEFAULT_LLM
+
+    documented = {var.name: var.default for var in settings.ENVIRONMENT}
+    assert documented["QA_LLM_MODEL"] == DEFAULT_LLM
+    assert documented["QA_EMBED_MODEL"] == DEFAULT_EMBEDDING_MODEL
+    assert documented["QA_LLM_BACKEND"].split()[0] == DEFAULT_LLM_BACKEND

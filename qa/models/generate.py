@@ -134,7 +134,7 @@ def _cache_name(model_class: type[Any]) -> str:
 
 
 class TransformersGenerator(Generator):
-    """A causal LM through transformers on the CPU in float32 (default: Qwen2.5-Coder-0.5B)."""
+    """A causal LM through transformers on the CPU in float32."""
 
     backend = "transformers"
 

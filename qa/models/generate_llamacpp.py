@@ -35,7 +35,7 @@ DEFAULT_CONTEXT = 8192
 
 
 class LlamaCppGenerator(Generator):
-    """A GGUF chat model through llama.cpp on the CPU (default: Qwen2.5-Coder-0.5B Q4_K_M)."""
+    """A GGUF chat model through llama.cpp on the CPU (the default model's Q4_K_M GGUF)."""
 
     backend = "llama.cpp"
 

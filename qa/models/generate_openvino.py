@@ -147,7 +147,7 @@ class _TokenStreamer:
 
 
 class OpenVINOGenerator(Generator):
-    """A causal LM through openvino-genai on the CPU (default: Qwen2.5-Coder-0.5B, int8 weights)."""
+    """A causal LM through openvino-genai on the CPU (default: int8 weights)."""
 
     backend = "openvino"
 
