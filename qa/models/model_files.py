@@ -413,7 +413,7 @@ def _ensure_converted(
                 out = tmp / "model"
                 _note(
                     progress,
-                    f"converting {label} to a transformers folder (once, ~1 min) into {final}",
+                    f"converting {label} to a transformers folder (once: 1 to 5 minutes) into {final}",
                 )
                 started = time.monotonic()
                 _convert_gguf(gguf, out, progress=progress)

@@ -235,7 +235,7 @@ def run_export(source: Path, out: Path, precision: str, progress: bool = True) -
     """
     cmd = export_command(source, out, precision)
     if progress:
-        print(f"converting {source.name} to OpenVINO {precision} (once, about 1-2 min) ...",
+        print(f"converting {source.name} to OpenVINO {precision} (once: 1 to 3 minutes) ...",
               file=sys.stderr, flush=True)
     env = export_env()
     with tempfile.TemporaryFile() as log:
