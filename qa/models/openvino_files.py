@@ -121,11 +121,12 @@ def export_env(overlay: Path = EXPORT_OVERLAY) -> dict[str, str]:
 def exporter_problem(overlay: Path = EXPORT_OVERLAY) -> str | None:
     """Why this install cannot export a model to OpenVINO (optimum-intel missing, or qa's
     transformers too new for it and no overlay folder), else None. Runs nothing."""
+    missing = "the OpenVINO exporter optimum-intel is not installed (./run setup installs it)"
     try:
         if importlib.util.find_spec("optimum.intel") is None:
-            return "the OpenVINO exporter optimum-intel is not installed (./run setup installs it)"
+            return missing
     except (ImportError, ValueError):
-        return "the OpenVINO exporter optimum-intel is not installed (./run setup installs it)"
+        return missing
     try:
         check_overlay(overlay)
     except ModelConvertError as exc:
@@ -139,14 +140,21 @@ def cached_export(spec: str | None = None, precision: str = "int8", cache_dir: P
 
     Resolves (and, once, converts) the transformers folder it starts from; exports nothing.
     """
-    from qa.models.model_files import cache_root, resolve_llm
+    from qa.models.model_files import resolve_llm
 
     source = resolve_llm(spec, cache_dir=cache_dir, progress=progress)
     if not isinstance(source, Path):
         return None
-    root = cache_root(cache_dir) / "llm"
-    final = root / _slug(Path(source), precision, root)
+    final = export_folder(source, precision, cache_dir)
     return final if is_complete(final) else None
+
+
+def export_folder(source: Path, precision: str, cache_dir: Path | None = None) -> Path:
+    """Where the export of the transformers folder `source` at `precision` lives in the cache."""
+    from qa.models.model_files import cache_root
+
+    root = cache_root(cache_dir) / "llm"
+    return root / _slug(Path(source), precision, root)
 
 
 def is_complete(folder: Path) -> bool:
@@ -186,15 +194,15 @@ def resolve_openvino(spec: str | None = None, precision: str = "int8", cache_dir
     Raises ModelLoadError for a hub id or a bad setting, ModelConvertError when the export fails
     (the previous cache folder, if any, is kept).
     """
-    from qa.models.model_files import cache_lock, cache_root, resolve_llm
+    from qa.models.model_files import cache_lock, resolve_llm
 
     if precision not in OV_PRECISIONS:
         raise ModelLoadError(f"unknown precision {precision!r}: use one of {', '.join(OV_PRECISIONS)}")
     source = resolve_llm(spec, cache_dir=cache_dir, progress=progress)
     if not isinstance(source, Path):
         raise ModelLoadError(f"the openvino backend converts local models only, not the hub id {source!r}")
-    root = cache_root(cache_dir) / "llm"
-    final = root / _slug(Path(source), precision, root)
+    final = export_folder(source, precision, cache_dir)
+    root = final.parent
     if is_complete(final):
         return final
     try:
