@@ -28,9 +28,9 @@ from qa.settings import apply_process_defaults, env
 Message = dict[str, str]
 
 LLM_BACKENDS = ("transformers", "openvino", "llama.cpp", "openai")
-# OpenVINO int8 answers as well as transformers float32 on the test splits and about 1.7x
-# faster in less memory (README, "Why OpenVINO int8"); where it cannot run, make_openvino_generator
-# says so in one line and answers with transformers, which stays the reference backend.
+# OpenVINO int8 answers as well as transformers float32 on the test splits, several times faster
+# and in less memory (README, "Which model and runtime, and why"); where it cannot run,
+# make_openvino_generator says so in one line and answers with transformers, the reference.
 DEFAULT_LLM_BACKEND = "openvino"
 LLM_BACKEND_ENV = "QA_LLM_BACKEND"
 _BACKEND_ALIASES = {"transformers": "transformers", "hf": "transformers", "torch": "transformers",

@@ -109,8 +109,8 @@ def make_openvino_generator(model: str | None = None, precision: str | None = No
     if problem is None:
         from qa.models.openvino_files import cached_export, exporter_problem, openvino_precision
 
-        chosen = openvino_precision(precision, DEFAULT_OV_PRECISION)
-        if cached_export(model or env("QA_LLM_MODEL") or None, chosen) is None:
+        precision = openvino_precision(precision, DEFAULT_OV_PRECISION)
+        if cached_export(model or env("QA_LLM_MODEL") or None, precision) is None:
             problem = exporter_problem()
     if problem is None:
         return OpenVINOGenerator(model, precision=precision)

@@ -114,7 +114,7 @@ def remove_torn_lite_indexes(folder: Path) -> list[Path]:
                 continue
             segment, _, kind = path.name.partition(".")
             kinds.setdefault(segment, {})[kind] = path
-        every_kind = set().union(*(set(k) for k in kinds.values())) if kinds else set()
+        every_kind = set().union(*kinds.values())
         for files in kinds.values():
             if set(files) != every_kind:
                 torn.extend(files.values())
