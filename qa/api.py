@@ -9,6 +9,7 @@ the eval call this module; it imports none of them.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -17,8 +18,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from qa.answer.cite import ground
+from qa.answer.cite import Grounded, ground
 from qa.answer.focus import focus_hits
+from qa.answer.gate import AnswerGate
 from qa.answer.injection import split_question
 from qa.answer.intent import YES_NO, parse_intent
 from qa.answer.judge import Judge, LearnedJudge
@@ -88,6 +90,7 @@ class Assistant:
         self.embedder = embedder or shared_embedder(self.settings.embed_model)
         self._generator = generator
         self.judge: Judge = LearnedJudge(embed=self.embedder.embed)
+        self.gate = AnswerGate(embed=self.embedder.embed) if self.settings.answer_gate else None
         self._store: IndexStore | None = None
         self._store_key: object = None
         self._lock = threading.Lock()
@@ -109,6 +112,19 @@ class Assistant:
                 self._generator = (shared_generator(self.settings.llm_model, backend=backend) if backend
                                    else shared_generator(self.settings.llm_model))
         return self._generator
+
+    def preload(self) -> threading.Thread:
+        """Start loading the language model in a background thread and return at once, so it loads
+        while the index and the embedder open. A load error is not raised here: the first answer
+        that needs the model raises it."""
+
+        def load() -> None:
+            with contextlib.suppress(Exception):  # the first answer retries the load and raises
+                self.generator.load()
+
+        thread = threading.Thread(target=load, name="qa-preload", daemon=True)
+        thread.start()
+        return thread
 
     @property
     def store(self) -> IndexStore:
@@ -187,9 +203,10 @@ class Assistant:
             yield piece
         timings["generate"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        grounded = ground("".join(pieces), hits, question=standalone, judge=self.judge)
-        timings["cite"] = time.perf_counter() - t0
         answer.draft = "".join(pieces)
+        grounded = ground(answer.draft, hits, question=standalone, judge=self.judge)
+        grounded = self._gated(standalone, grounded, hits, answer.draft)
+        timings["cite"] = time.perf_counter() - t0
         answer.text = grounded.text
         answer.citations = grounded.citations
         answer.abstained = grounded.abstained
@@ -200,6 +217,21 @@ class Assistant:
         timings["total"] = time.perf_counter() - started
         answer.timings = timings
         yield answer
+
+    def _gated(self, question: str, grounded: Grounded, hits: list[Hit], draft: str) -> Grounded:
+        """The checked answer, or an abstention when the answer gate finds it likely wrong."""
+        if self.gate is None or grounded.abstained:
+            return grounded
+        usage = self.generator.last_usage or {}
+        verdict = self.gate.verdict(question, grounded, hits, draft, self.generator.last_logprob,
+                                    usage.get("new_tokens"))
+        if verdict.keep:
+            return grounded
+        threshold = self.gate.model.threshold if self.gate.model else 0.0
+        note = (f"withheld the checked answer: the answer gate's score {verdict.score:.2f} < "
+                f"{threshold:.2f}: {grounded.text!r}")
+        return Grounded(ABSTAIN_TEXT, [], True, "the passages seem not to answer the question",
+                        [*grounded.changes, note], grounded.accounts)
 
     def standalone_question(self, question: str, history: History) -> str:
         """A follow-up rewritten with the conversation into a standalone question.

@@ -144,6 +144,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
     as_of = as_of_date(args.as_of, "--as-of")
     assistant = Assistant(settings=_settings(args))
+    assistant.preload()  # the model loads while the index and the embedder open
     answer = assistant.ask(args.question, as_of=as_of)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))

@@ -52,6 +52,8 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
            "cut each passage the model reads to the sentences around its best match (0: whole)"),
     EnvVar("QA_MAX_NEW_TOKENS", "--max-new-tokens", "96", "the longest draft, in tokens"),
     EnvVar("QA_MIN_RELEVANCE", "", "0.25", "below this best dense score the articles don't say"),
+    EnvVar("QA_ANSWER_GATE", "", "1", "0 turns off the answer gate (abstain when the checked answer "
+           "is likely wrong)"),
     EnvVar("QA_VECTOR_STORE", "--vector-store", "faiss (new indexes)", "where vectors live: faiss or milvus"),
     EnvVar("QA_MILVUS_URI", "", "milvus.db in the index folder", "a Milvus Lite path or a server URL"),
     EnvVar("QA_MILVUS_TOKEN", "", "", "the Milvus server's token (never shown)"),
@@ -152,6 +154,7 @@ class Settings:
     max_new_tokens: int = 96
     focus_chars: int = 0  # >0: the model reads passages cut to this many chars around the best sentence
     min_relevance: float = 0.25
+    answer_gate: bool = True  # the fitted keep-or-abstain decision on checked answers (qa.answer.gate)
     max_question_chars: int = 2000
     # Served models (OpenAI-compatible): base URLs ending in /v1; keys never shown (repr=False).
     llm_url: str | None = None
@@ -173,6 +176,7 @@ class Settings:
             max_new_tokens=_env_int("QA_MAX_NEW_TOKENS", 96),
             focus_chars=_env_int("QA_FOCUS_CHARS", 0),
             min_relevance=_env_float("QA_MIN_RELEVANCE", 0.25),
+            answer_gate=env("QA_ANSWER_GATE").lower() not in ("0", "false", "no", "off"),
             llm_url=env("QA_LLM_URL") or None,
             llm_api_key=env("QA_LLM_API_KEY") or None,
             llm_timeout=_env_float("QA_LLM_TIMEOUT", 120.0),

@@ -1,10 +1,11 @@
 """Collect the answering model's drafts on dev questions, for fitting the support decision.
 
-For each dev question (SQuAD 2.0 dev titles, RGB dev ids, the seed facts) this runs the
-pipeline up to the draft: retrieval, the relevance gate and the model. It does not run the
-citation check, so the drafts can be re-judged offline by `scripts/fit_judge.py` as often as
-needed. Writes one JSON record a line: the fact (question, gold answers, evidence), the
-passages the model was given, and its draft ("" when the gate abstained before the model).
+For each dev question (SQuAD 2.0 dev titles, RGB dev ids, the seed facts) this asks the
+assistant (`Assistant.ask`, the same path as `qa ask`) and keeps what the citation check is
+given, so the drafts can be re-judged offline by `scripts/fit_judge.py` as often as needed.
+Writes one JSON record a line: the fact (question, gold answers, evidence), the passages the
+check sees, the draft ("" when the relevance gate abstained before the model), and the
+draft's summed token log-probability where the backend reports it.
 
     python scripts/collect_drafts.py --out eval-results/dev-drafts.jsonl --squad 240 --rgb 50
 Only dev data is read: the test split is never touched here.
@@ -23,13 +24,10 @@ from pathlib import Path
 from tqdm import tqdm
 
 from qa.answer.injection import split_question
-from qa.answer.intent import YES_NO, parse_intent
-from qa.answer.prompt import build_messages
-from qa.api import Assistant, is_relevant
+from qa.api import Assistant
 from qa.eval.datasets import load_rgb, load_squad
 from qa.eval.facts import SEED_FACTS, Fact, load_facts, sample
 from qa.eval.splits import assign
-from qa.search.retrieve import retrieve
 from qa.settings import Settings
 from qa.store.indexer import upsert_articles
 
@@ -62,22 +60,20 @@ def done_ids(path: Path) -> set[str]:
         return {f"{r['dataset']}:{r['fact']['id']}" for r in map(json.loads, lines) if r}
 
 
-def drafts(assistant: Assistant, facts: list[Fact], dataset: str, out, k: int,
+def drafts(assistant: Assistant, facts: list[Fact], dataset: str, out,
            skip: set[str] = frozenset()) -> None:
+    """Ask each fact's question through the assistant's own pipeline and write its draft."""
     facts = [f for f in facts if f"{dataset}:{f.id}" not in skip]
     for fact in tqdm(facts, desc=f"drafts {dataset}"):
-        question = split_question(fact.question).asked
-        if fact.history:
-            question = assistant.standalone_question(fact.question, fact.history)
-        hits = retrieve(assistant.store, assistant.embedder, question, k=k)
-        draft = ""
         started = time.perf_counter()
-        if is_relevant(question, hits, assistant.settings.min_relevance):
-            yes_no = parse_intent(question).kind == YES_NO
-            draft = assistant.generator.generate(build_messages(question, hits, yes_no=yes_no),
-                                                 assistant.settings.max_new_tokens)
-        record = {"dataset": dataset, "fact": dataclasses.asdict(fact), "question": question,
-                  "passages": [dataclasses.asdict(h) for h in hits], "draft": draft,
+        assistant.generator.last_logprob = None
+        answer = assistant.ask(fact.question, history=[list(turn) for turn in fact.history] or None)
+        usage = assistant.generator.last_usage or {} if answer.draft else {}
+        record = {"dataset": dataset, "fact": dataclasses.asdict(fact),
+                  "question": answer.standalone_question or split_question(fact.question).asked,
+                  "passages": [dataclasses.asdict(h) for h in answer.passages], "draft": answer.draft,
+                  "logprob": assistant.generator.last_logprob if answer.draft else None,
+                  "new_tokens": usage.get("new_tokens"),
                   "seconds": round(time.perf_counter() - started, 2)}
         out.write(json.dumps(record) + "\n")
         out.flush()
@@ -97,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.out, "a", encoding="utf-8") as out:
         if args.seed_facts:
             assistant = Assistant(settings=settings)
-            drafts(assistant, load_facts(SEED_FACTS), "seed", out, settings.passages, skip)
+            drafts(assistant, load_facts(SEED_FACTS), "seed", out, skip)
         for name, loader, limit in (("rgb", dev_rgb, args.rgb), ("squad", dev_squad, args.squad)):
             if not limit:
                 continue
@@ -108,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 local = dataclasses.replace(settings, index_dir=Path(temp) / "index")
                 assistant = Assistant(settings=local)
                 upsert_articles(local.index_dir, articles, assistant.embedder, progress=True)
-                drafts(assistant, facts, name, out, settings.passages, skip)
+                drafts(assistant, facts, name, out, skip)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -132,6 +132,18 @@ class MemoEmbed:
         return np.stack([self.vectors[t] for t in texts])
 
 
+def load_records(paths: list[str]) -> list[dict]:
+    """The draft records of the files, one per dataset and fact (the first file that holds it wins)."""
+    by_id: dict[str, dict] = {}
+    for path in paths:
+        with open(path, encoding="utf-8") as lines:
+            for line in lines:
+                if line.strip():
+                    record = json.loads(line)
+                    by_id.setdefault(f"{record['dataset']}:{record['fact']['id']}", record)
+    return list(by_id.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("drafts", nargs="+", help="JSONL files from scripts/collect_drafts.py (dev only)")
@@ -139,14 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--C", type=float, default=1.0)
     parser.add_argument("--out", default=str(MODEL_FILE))
     args = parser.parse_args(argv)
-    by_id: dict[str, dict] = {}
-    for path in args.drafts:
-        with open(path, encoding="utf-8") as lines:
-            for line in lines:
-                if line.strip():
-                    record = json.loads(line)
-                    by_id.setdefault(f"{record['dataset']}:{record['fact']['id']}", record)
-    records = list(by_id.values())
+    records = load_records(args.drafts)
     embed = MemoEmbed(SentenceTransformerEmbedder())
     judge = LearnedJudge(model=None, embed=embed)
     X1, y1 = rows_from_drafts(records, judge)

@@ -25,6 +25,15 @@ def _isolated(monkeypatch, tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _no_fitted_gate(monkeypatch, request):
+    """The shipped answer gate is fitted on the real models' signals (log-probabilities, MiniLM
+    similarities), which the fake models do not give; tests with fakes run without it
+    (tests/test_gate.py gives its own), the slow tier with it."""
+    if request.node.get_closest_marker("slow") is None:
+        monkeypatch.setattr("qa.answer.gate.GATE_FILE", Path("/nonexistent/answer_gate.json"))
+
+
+@pytest.fixture(autouse=True)
 def _no_network(monkeypatch, request):
     """Any attempt to open a non-loopback connection fails the test."""
     real_connect = socket.socket.connect

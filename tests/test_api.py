@@ -157,3 +157,43 @@ def test_the_public_names_stay_functions_whatever_modules_are_imported():
     assert callable(qa.retrieve) and qa.retrieve.__module__ == "qa.api"
     assert callable(qa.ask) and qa.ask.__module__ == "qa.api"
     assert {"Answer", "Citation", "Hit", "Assistant", "ask", "retrieve"} <= set(qa.__all__)
+
+
+class CountingLoad(ExtractiveGenerator):
+    """The extractive fake, counting load() calls; `fail` makes every load raise."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.loads = 0
+        self.fail = fail
+
+    def load(self):
+        self.loads += 1
+        if self.fail:
+            from qa.errors import ModelLoadError
+
+            raise ModelLoadError("no such model")
+        return self
+
+
+def test_preload_loads_the_model_in_the_background(seed_index, embedder):
+    generator = CountingLoad()
+    assistant = Assistant(embedder=embedder, generator=generator, settings=Settings(index_dir=seed_index))
+    thread = assistant.preload()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and generator.loads == 1
+    assert not assistant.ask("How many hostages did state media say were freed?").abstained
+
+
+def test_preload_leaves_a_load_error_to_the_answer(seed_index, embedder, monkeypatch):
+    import threading
+
+    escaped: list = []
+    monkeypatch.setattr(threading, "excepthook", escaped.append)
+    generator = CountingLoad(fail=True)
+    assistant = Assistant(embedder=embedder, generator=generator, settings=Settings(index_dir=seed_index))
+    thread = assistant.preload()
+    thread.join(timeout=10)
+    assert generator.loads == 1 and escaped == []
+    with pytest.raises(Exception, match="no such model"):
+        assistant.generator.load()

@@ -97,6 +97,10 @@ class Generator(ABC):
     # Token counts of the last finished generation: {"prompt_tokens": n, "new_tokens": n}
     # (real backends set it; a shared generator serialises runs, so read it right after).
     last_usage: dict[str, int] | None = None
+    # The summed log-probability of the tokens of the last finished generation (its end token
+    # included), where the backend can read it, else None: the draft's confidence, one signal of
+    # the answer check (`qa.answer.confidence`).
+    last_logprob: float | None = None
 
     @abstractmethod
     def stream(self, messages: list[Message], max_new_tokens: int = 160) -> Iterator[str]:
@@ -230,11 +234,14 @@ class TransformersGenerator(Generator):
         errors: list[BaseException] = []
         prompt_tokens = int(inputs["input_ids"].shape[1])
         usage = {"prompt_tokens": prompt_tokens, "new_tokens": 0}
+        logprobs: list[float] = []
 
         cancelled = threading.Event()
 
         def stop(input_ids, scores, **kwargs):
             usage["new_tokens"] = int(input_ids.shape[1]) - prompt_tokens
+            if scores is not None and usage["new_tokens"] > len(logprobs):  # the step's chosen token
+                logprobs.append(float(torch.log_softmax(scores[0].float(), dim=-1)[input_ids[0, -1]]))
             if cancelled.is_set():  # the reader went away (a Stop button): end now
                 return torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
             return _stop_on_loops(input_ids, scores, **kwargs)
@@ -260,5 +267,6 @@ class TransformersGenerator(Generator):
                 cancelled.set()
                 worker.join()
                 self.last_usage = usage
+                self.last_logprob = float(sum(logprobs))
         if errors:
             raise ModelLoadError(f"generation failed: {errors[0]}") from errors[0]

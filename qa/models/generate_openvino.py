@@ -211,14 +211,17 @@ class OpenVINOGenerator(Generator):
         config = self._pipe.get_generation_config()
         config.max_new_tokens = max_new_tokens
         config.do_sample = False
+        config.logprobs = 1  # greedy results then carry the summed log-probability of the tokens
         inputs = genai.TokenizedInputs(ov.Tensor(np.array([ids], dtype=np.int64)),
                                        ov.Tensor(np.ones((1, len(ids)), dtype=np.int64)))
         errors: list[BaseException] = []
+        scores: list[float] = []
         done = object()
 
         def run() -> None:
             try:
-                self._pipe.generate(inputs, config, tokens.streamer)
+                result = self._pipe.generate(inputs, config, tokens.streamer)
+                scores.extend(float(s) for s in getattr(result, "scores", ())[:1])
             except BaseException as exc:
                 errors.append(exc)
             finally:
@@ -249,6 +252,7 @@ class OpenVINOGenerator(Generator):
                 worker.join()
                 self.last_usage = {"prompt_tokens": len(ids),
                                    "new_tokens": sum(1 for t in tokens.ids[len(ids):] if t not in eos)}
+                self.last_logprob = scores[0] if scores else None
         if errors:
             raise ModelLoadError(f"generation failed: {errors[0]}") from errors[0]
 
