@@ -56,12 +56,16 @@ RGB_TEST_FLOORS = {
 # 8/16 = 0.50, false refusals 5/49 = 0.102, citation precision against gold evidence 0.959,
 # passage hit@5 49/49. (0.4.0, the 0.5B through transformers: accuracy 41/65, exact match 31/49,
 # abstention recall 10/16.) Floors sit about three questions under (abstention one, of 16).
+# 0.6.0 (the answer gate, the judge refitted on 1.5B dev drafts), 2026-12-02: accuracy 47/65 =
+# 0.723, exact match 37/49 = 0.755, kept 32/34, caught 8/23, abstention recall 10/16, false
+# refusals 8/49 = 0.163, gold citation precision 0.978. Accuracy and abstention floors raised
+# to about three questions (one of 16) under that; the false-refusal ceiling stays at 8/49.
 FLOORS = {
-    "accuracy": 0.66,                 # 43/65
+    "accuracy": 0.67,                 # 44/65
     "exact_match": 0.71,              # 35/49
     "kept": 0.90,
     "gold_citation_precision": 0.90,
-    "abstain_recall": 0.43,           # 7/16
+    "abstain_recall": 0.56,           # 9/16
     "passage_hit@5": 0.95,
 }
 CEILINGS = {

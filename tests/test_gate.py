@@ -32,7 +32,8 @@ def one_feature_model(name: str, weight: float, threshold: float = 0.5, mean: fl
 
 
 def test_features_measure_how_much_of_the_question_the_cited_passage_holds():
-    on_topic = gate_features("How many hostages were freed?", checked(), [HIT], "650 hostages were freed [1].")
+    on_topic = gate_features("How many hostages were freed?", checked(), [HIT],
+                             "650 hostages were freed [1].")
     off_topic = gate_features("How many tanks did the army send to Mali?", checked(), [HIT],
                               "650 hostages were freed [1].")
     assert on_topic["question_missing"] == 0.0
@@ -131,6 +132,7 @@ def test_a_confident_answer_passes_the_assistant_gate(seed_index, embedder):
 def test_features_of_a_real_check_result():
     grounded = ground("650 hostages have been freed [1].", [HIT], question="How many hostages were freed?")
     assert not grounded.abstained
-    values = gate_features("How many hostages were freed?", grounded, [HIT], "650 hostages have been freed [1].")
+    values = gate_features("How many hostages were freed?", grounded, [HIT],
+                           "650 hostages have been freed [1].")
     assert values["kept_share"] == 1.0 and values["draft_hedges"] == 0.0
     assert values["dense_cited"] == pytest.approx(0.62)
