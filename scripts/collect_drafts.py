@@ -68,7 +68,7 @@ def drafts(assistant: Assistant, facts: list[Fact], dataset: str, out,
         started = time.perf_counter()
         assistant.generator.last_logprob = None
         answer = assistant.ask(fact.question, history=[list(turn) for turn in fact.history] or None)
-        usage = assistant.generator.last_usage or {} if answer.draft else {}
+        usage = (assistant.generator.last_usage or {}) if answer.draft else {}
         record = {"dataset": dataset, "fact": dataclasses.asdict(fact),
                   "question": answer.standalone_question or split_question(fact.question).asked,
                   "passages": [dataclasses.asdict(h) for h in answer.passages], "draft": answer.draft,

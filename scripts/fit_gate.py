@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from fit_judge import MemoEmbed, answerable, holds_gold, load_records
+from fit_judge import fit as fit_model
 
 from qa.answer.cite import ground, is_abstention
 from qa.answer.gate import GATE_FEATURES, GATE_FILE, gate_features
@@ -62,13 +63,7 @@ def matrix(X: list[dict[str, float]], means: dict[str, float] | None = None) -> 
 
 
 def fit(A: np.ndarray, y: np.ndarray, C: float) -> FittedModel:
-    from sklearn.linear_model import LogisticRegression
-
-    mean, scale = A.mean(axis=0), A.std(axis=0)
-    scale[scale < 1e-6] = 1.0
-    model = LogisticRegression(C=C, class_weight="balanced", max_iter=2000).fit((A - mean) / scale, y)
-    return FittedModel(GATE_FEATURES, tuple(map(float, mean)), tuple(map(float, scale)),
-                       tuple(map(float, model.coef_[0])), float(model.intercept_[0]), 0.5)
+    return fit_model(A, y, C, GATE_FEATURES)
 
 
 def probabilities(model: FittedModel, A: np.ndarray) -> np.ndarray:

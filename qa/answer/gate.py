@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.answer.cite import Grounded, draft_sentences, is_abstention
+from qa.answer.cite import MARKER_RE, Grounded, draft_sentences, is_abstention
 from qa.answer.intent import COUNT, NUMBER, TIME, YES_NO, parse_intent
 from qa.answer.judge import Embed, FittedModel, answers_kind, evidence_sentences, load_model
 from qa.records import Hit
@@ -57,9 +57,7 @@ class GateVerdict:
 
 def _bare(text: str) -> str:
     """The answer text without its [n] markers."""
-    import re
-
-    return re.sub(r"\s*\[\d+\]", "", text).strip()
+    return MARKER_RE.sub("", text).strip()
 
 
 def gate_features(question: str, grounded: Grounded, hits: Sequence[Hit], draft: str,

@@ -99,7 +99,7 @@ class Generator(ABC):
     last_usage: dict[str, int] | None = None
     # The summed log-probability of the tokens of the last finished generation (its end token
     # included), where the backend can read it, else None: the draft's confidence, one signal of
-    # the answer check (`qa.answer.confidence`).
+    # the answer gate (`qa.answer.gate`).
     last_logprob: float | None = None
 
     @abstractmethod
