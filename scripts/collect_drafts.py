@@ -61,13 +61,13 @@ def done_ids(path: Path) -> set[str]:
 
 
 def drafts(assistant: Assistant, facts: list[Fact], dataset: str, out,
-           skip: set[str] = frozenset()) -> None:
+           skip: frozenset[str] | set[str] = frozenset()) -> None:
     """Ask each fact's question through the assistant's own pipeline and write its draft."""
     facts = [f for f in facts if f"{dataset}:{f.id}" not in skip]
     for fact in tqdm(facts, desc=f"drafts {dataset}"):
         started = time.perf_counter()
         assistant.generator.last_logprob = None
-        answer = assistant.ask(fact.question, history=[list(turn) for turn in fact.history] or None)
+        answer = assistant.ask(fact.question, history=[(turn[0], turn[1]) for turn in fact.history] or None)
         usage = (assistant.generator.last_usage or {}) if answer.draft else {}
         record = {"dataset": dataset, "fact": dataclasses.asdict(fact),
                   "question": answer.standalone_question or split_question(fact.question).asked,

@@ -81,16 +81,17 @@ def rows_from_cases(judge: LearnedJudge) -> tuple[list[list[float]], list[int]]:
     return X, y
 
 
-def fit(X: np.ndarray, y: np.ndarray, C: float, features: tuple[str, ...] = FEATURES) -> FittedModel:
+def fit(X: np.ndarray, y: np.ndarray, C: float, features: tuple[str, ...] = FEATURES,
+        weights: np.ndarray | None = None) -> FittedModel:
     """A class-balanced logistic regression over the standardised columns of `X` (named by
-    `features`), with threshold 0.5 until one is chosen."""
-    from sklearn.linear_model import LogisticRegression
+    `features`, each row weighted by `weights` if given), with threshold 0.5 until one is chosen."""
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 
     mean = X.mean(axis=0)
     scale = X.std(axis=0)
     scale[scale < 1e-6] = 1.0
     model = LogisticRegression(C=C, class_weight="balanced", max_iter=2000)
-    model.fit((X - mean) / scale, y)
+    model.fit((X - mean) / scale, y, sample_weight=weights)
     return FittedModel(features, tuple(float(v) for v in mean), tuple(float(v) for v in scale),
                        tuple(float(v) for v in model.coef_[0]), float(model.intercept_[0]), 0.5)
 

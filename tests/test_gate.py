@@ -85,9 +85,13 @@ def test_without_a_fitted_file_every_answer_is_kept(tmp_path):
 def test_the_shipped_gate_file_loads_and_names_its_features():
     gate = AnswerGate(path=SHIPPED)
     assert gate.model is not None, "qa/answer/data/answer_gate.json is missing: run scripts/fit_gate.py"
-    assert gate.model.features == GATE_FEATURES
+    assert gate.model.features and set(gate.model.features) <= set(GATE_FEATURES)
     assert 0.0 <= gate.model.threshold < 1.0
-    assert gate.model.meta["dev_cv"]["lost"] <= gate.model.meta["max_lost"]
+    # the threshold loses at most max_lost of the right answers in each dev dataset, each scored
+    # by a model fitted without it
+    held = gate.model.meta["dev_leave_one_dataset_out"]
+    assert {"seed", "rgb", "squad"} <= set(held)
+    assert all(f["lost"] <= gate.model.meta["max_lost"] for f in held.values())
 
 
 class ConfidentGenerator(ExtractiveGenerator):

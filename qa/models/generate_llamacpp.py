@@ -12,6 +12,7 @@ already seen (the system prompt, at least), so that part is not computed again.
 
 from __future__ import annotations
 
+import atexit
 import codecs
 import threading
 from collections.abc import Iterator
@@ -84,11 +85,21 @@ class LlamaCppGenerator(Generator):
                 )
                 self._is_eog = lambda token: bool(llama_cpp.llama_vocab_is_eog(model.vocab, token))
                 self._llm = llm
+                # free the model before interpreter shutdown: llama-cpp-python's own __del__ then
+                # finds its C bindings already torn down and prints a TypeError
+                atexit.register(self.close)
             except ModelLoadError:
                 raise
             except Exception as exc:
                 raise ModelLoadError(f"cannot load language model {path!s} with llama.cpp: {exc}") from exc
         return self
+
+    def close(self) -> None:
+        """Free the loaded model (a later call loads it again)."""
+        with self._load_lock:
+            llm, self._llm = self._llm, None
+        if llm is not None:
+            llm.close()
 
     def _loaded(self) -> tuple[Any, Any]:
         """(the model, its chat formatter), loaded first if needed."""
