@@ -4,13 +4,15 @@ The citation check (`qa.answer.cite.ground`) judges each draft sentence against 
 so a sentence copied from a passage always passes it, also when that sentence does not answer
 the question (the commonest wrong answer on SQuAD 2.0's unanswerable questions). The gate looks
 at the answer as a whole instead: the answering model's own confidence in its draft (the mean
-token log-probability, where the backend reports it), how much of the question the cited
-passages hold, how close the question is to the cited sentences, the retrieval scores, and how
-much of the draft the check had to remove. A logistic regression over `GATE_FEATURES`, fitted on
-dev data only (`scripts/fit_gate.py`) and shipped as `qa/answer/data/answer_gate.json`, turns
-them into the probability that the answer holds a right answer; below the file's threshold the
-assistant abstains instead. A feature it cannot compute (no log-probability from a served
-model, no embedder) counts as its dev mean. The gate never edits an answer's text or citations.
+token log-probability, where the backend reports it), how close the answer is to the sentences
+it cites, how much of the draft the check had to remove, and the kind of question.
+`GATE_FEATURES` also holds question-wording features (question coverage, question similarity,
+retrieval scores); the shipped fit leaves them out, and the file lists the features it uses.
+A logistic regression over the file's features, fitted on dev data only (`scripts/fit_gate.py`)
+and shipped as `qa/answer/data/answer_gate.json`, turns them into the probability that the
+answer holds a right answer; below the file's threshold the assistant abstains instead. A
+feature it cannot compute (no log-probability from a served model, no embedder) counts as its
+dev mean. The gate never edits an answer's text or citations.
 """
 
 from __future__ import annotations
