@@ -24,6 +24,7 @@ import argparse
 import datetime as dt
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -85,14 +86,20 @@ def probabilities(model: FittedModel, A: np.ndarray) -> np.ndarray:
     return np.array([model.probability(dict(zip(model.features, row, strict=True))) for row in A])
 
 
+def held_out(A: np.ndarray, y: np.ndarray, datasets: np.ndarray, C: float, features: tuple[str, ...],
+             splits: Iterable[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Each row's score from a model fitted on the training rows of the split that holds it out."""
+    held = np.zeros(len(y))
+    for train, rest in splits:
+        held[rest] = probabilities(fit(A[train], y[train], C, features, datasets[train]), A[rest])
+    return held
+
+
 def held_out_by_dataset(A: np.ndarray, y: np.ndarray, datasets: np.ndarray, C: float,
                         features: tuple[str, ...]) -> np.ndarray:
     """Each row's score from a model fitted on the other datasets only."""
-    held = np.zeros(len(y))
-    for name in np.unique(datasets):
-        rest = datasets == name
-        held[rest] = probabilities(fit(A[~rest], y[~rest], C, features, datasets[~rest]), A[rest])
-    return held
+    splits = ((datasets != name, datasets == name) for name in np.unique(datasets))
+    return held_out(A, y, datasets, C, features, splits)
 
 
 def held_out_by_fold(A: np.ndarray, y: np.ndarray, datasets: np.ndarray, C: float,
@@ -100,10 +107,7 @@ def held_out_by_fold(A: np.ndarray, y: np.ndarray, datasets: np.ndarray, C: floa
     """Each row's score from a model fitted without its fold (5 folds, stratified)."""
     from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
 
-    held = np.zeros(len(y))
-    for train, rest in StratifiedKFold(5, shuffle=True, random_state=0).split(A, y):
-        held[rest] = probabilities(fit(A[train], y[train], C, features, datasets[train]), A[rest])
-    return held
+    return held_out(A, y, datasets, C, features, StratifiedKFold(5, shuffle=True, random_state=0).split(A, y))
 
 
 def figures(drafts: list[dict], p: np.ndarray, threshold: float) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from qa.answer.cite import Grounded, ground
@@ -140,3 +141,18 @@ def test_features_of_a_real_check_result():
                            "650 hostages have been freed [1].")
     assert values["kept_share"] == 1.0 and values["draft_hedges"] == 0.0
     assert values["dense_cited"] == pytest.approx(0.62)
+
+
+def test_passage_sentences_are_embedded_only_when_question_similarity_is_wanted():
+    seen: list[int] = []
+
+    def embed(texts):
+        seen.append(len(texts))
+        return np.eye(len(texts), 4)
+
+    args = ("How many hostages were freed?", checked(), [HIT], "650 hostages were freed [1].")
+    every = gate_features(*args, embed=embed)
+    fewer = gate_features(*args, embed=embed, wanted=("answer_similarity", "logprob"))
+    assert seen[0] > 2 and seen[1] == 2
+    assert "question_similarity" in every and "question_similarity" not in fewer
+    assert fewer["answer_similarity"] == every["answer_similarity"]

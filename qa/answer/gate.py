@@ -4,10 +4,11 @@ The citation check (`qa.answer.cite.ground`) judges each draft sentence against 
 so a sentence copied from a passage always passes it, also when that sentence does not answer
 the question (the commonest wrong answer on SQuAD 2.0's unanswerable questions). The gate looks
 at the answer as a whole instead: the answering model's own confidence in its draft (the mean
-token log-probability, where the backend reports it), how close the answer is to the sentences
-it cites, how much of the draft the check had to remove, and the kind of question.
-`GATE_FEATURES` also holds question-wording features (question coverage, question similarity,
-retrieval scores); the shipped fit leaves them out, and the file lists the features it uses.
+token log-probability, where the backend reports it), how close the answer is to the question,
+how much of the draft the check had to remove, and the kind of question.
+`GATE_FEATURES` also holds features of how the question matches the passages (question coverage,
+question similarity, retrieval scores); the shipped fit leaves them out, and the file lists
+the features it uses.
 A logistic regression over the file's features, fitted on dev data only (`scripts/fit_gate.py`)
 and shipped as `qa/answer/data/answer_gate.json`, turns them into the probability that the
 answer holds a right answer; below the file's threshold the assistant abstains instead. A
@@ -17,7 +18,7 @@ dev mean. The gate never edits an answer's text or citations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,9 +65,11 @@ def _bare(text: str) -> str:
 
 def gate_features(question: str, grounded: Grounded, hits: Sequence[Hit], draft: str,
                   logprob: float | None = None, new_tokens: int | None = None,
-                  embed: Embed | None = None) -> dict[str, float]:
+                  embed: Embed | None = None,
+                  wanted: Collection[str] = GATE_FEATURES) -> dict[str, float]:
     """The gate's signals for one checked, not abstaining answer (see `GATE_FEATURES`);
-    the log-probability and similarity features are left out when unknown."""
+    the log-probability and similarity features are left out when unknown. The cited passages'
+    sentences are embedded only when `wanted` holds question_similarity."""
     intent = parse_intent(question)
     answer = _bare(grounded.text)
     cited = [c.text for c in grounded.citations]
@@ -93,10 +96,12 @@ def gate_features(question: str, grounded: Grounded, hits: Sequence[Hit], draft:
         values["logprob"] = max(-40.0, min(0.0, float(logprob)))
         values["mean_logprob"] = float(logprob) / max(1, new_tokens or 1)
     if embed is not None and cited:
-        passage_sentences = [s for t in cited for s in (evidence_sentences(t) or (t,))]
+        passage_sentences = ([s for t in cited for s in (evidence_sentences(t) or (t,))]
+                             if "question_similarity" in wanted else [])
         vectors = embed([intent.asked or question, answer, *passage_sentences])
         values["answer_similarity"] = float(vectors[1] @ vectors[0])
-        values["question_similarity"] = float(np.max(vectors[2:] @ vectors[0]))
+        if passage_sentences:
+            values["question_similarity"] = float(np.max(vectors[2:] @ vectors[0]))
     return values
 
 
@@ -114,6 +119,7 @@ class AnswerGate:
         """Keep or withhold `grounded` (an abstention is always kept: there is nothing to withhold)."""
         if self.model is None or grounded.abstained:
             return GateVerdict(True, 1.0)
-        values = gate_features(question, grounded, hits, draft, logprob, new_tokens, self.embed)
+        values = gate_features(question, grounded, hits, draft, logprob, new_tokens, self.embed,
+                               wanted=self.model.features)
         score = self.model.probability(values)
         return GateVerdict(score >= self.model.threshold, score, values)
