@@ -28,7 +28,7 @@ from qa.answer.prompt import ABSTAIN_TEXT, build_messages, build_rewrite_message
 from qa.answer.timeline import apply_timeline
 from qa.errors import IndexingInProgressError, IndexMissingError, InvalidQuestionError, QuestionTooLongError
 from qa.ingest.dates import as_of_date
-from qa.models.embed import Embedder, SentenceTransformerEmbedder
+from qa.models.embed import Embedder
 from qa.models.generate import Generator, TransformersGenerator, llm_backend
 from qa.records import Answer, Hit
 from qa.search.retrieve import retrieve as hybrid_retrieve
@@ -303,7 +303,11 @@ def shared_embedder(model: str | None = None, url: str | None = None,
                     api_key: str | None = None) -> Embedder:
     """One embedder per model setting (and served URL, `QA_EMBED_URL`) per process."""
     key = model or env("QA_EMBED_MODEL")
-    if url:
+    if not url:
+        from qa.models.embed_openvino import embed_backend
+
+        key = f"{key}|{embed_backend()}"
+    else:
         from qa.models.generate_openai import key_fingerprint
 
         key = f"{key}|{url}|{key_fingerprint(api_key)}"
@@ -314,7 +318,9 @@ def shared_embedder(model: str | None = None, url: str | None = None,
 
                 _embedders[key] = OpenAIEmbedder(model, url=url, api_key=api_key)
             else:
-                _embedders[key] = SentenceTransformerEmbedder(model)
+                from qa.models.embed_openvino import make_local_embedder
+
+                _embedders[key] = make_local_embedder(model)
         return _embedders[key]
 
 

@@ -209,6 +209,7 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
               + ("up to date" if report is None else f"built ({report.passages_total} passages)"))
     store = assistant.store
     print(f"index: {len(store.articles)} articles, {len(store.chunks)} passages")
+    assistant.embedder.load()
     assistant.generator.load()
     print(f"answering model ready: {assistant.generator.name} ({time.perf_counter() - started:.1f}s)")
     return 0

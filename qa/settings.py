@@ -33,6 +33,8 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
            "the index folder"),
     EnvVar("QA_CACHE_DIR", "", "~/.cache/qa", "where assembled and converted models are kept"),
     EnvVar("QA_EMBED_MODEL", "--embed-model", "all-minilm-l6-v2", "the embedding model (name or path)"),
+    EnvVar("QA_EMBED_BACKEND", "", "auto (openvino where it runs, else sentence-transformers)",
+           "the local embedding runtime: auto, openvino or sentence-transformers"),
     EnvVar("QA_EMBED_URL", "--embed-url", "", "a served /v1/embeddings base URL instead of the local model"),
     EnvVar("QA_EMBED_API_KEY", "", "QA_LLM_API_KEY", "the key for QA_EMBED_URL (never shown)"),
     EnvVar("QA_LLM_MODEL", "--llm-model", "qwen2.5-coder-1.5b",

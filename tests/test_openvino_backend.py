@@ -218,8 +218,8 @@ VOCAB = {1: "The", 2: " raid", 3: " was", 4: " led", 5: ".", 9: "<eos>", 7: " la
 class FakeTokenizer:
     eos_token_id = 9
 
-    def apply_chat_template(self, messages, **kwargs):
-        return {"input_ids": [100 + len(m["content"]) % 50 for m in messages]}
+    def prompt_ids(self, messages):
+        return [100 + len(m["content"]) % 50 for m in messages]
 
     def decode(self, ids, skip_special_tokens=True):
         return "".join(VOCAB[i] for i in ids if not (skip_special_tokens and i == 9))

@@ -37,6 +37,10 @@ class Embedder(ABC):
         norms = np.linalg.norm(rows, axis=1, keepdims=True)
         return rows / np.maximum(norms, 1e-12)
 
+    def load(self) -> Embedder:
+        """Load (or convert) the model now instead of on the first `embed`; a no-op here."""
+        return self
+
     def _embed_all(self, texts: list[str], progress: bool) -> np.ndarray:
         parts = [self._embed_batch(texts[i : i + self.batch_size])
                  for i in range(0, len(texts), self.batch_size)]

@@ -1,8 +1,9 @@
 """The OpenVINO adapter: the same `Generator` through openvino-genai's LLMPipeline on the CPU.
 
 It runs the folder `qa.models.openvino_files.resolve_openvino` exports once (int4, int8 or fp16
-weights, `QA_LLM_PRECISION`), tokenizes the chat with the model's own transformers
-tokenizer (so the prompt's tokens are the reference backend's), decodes greedily with
+weights, `QA_LLM_PRECISION`), tokenizes the chat with the model's own template and
+tokenizer.json (`qa.models.chat_tokenizer`: the reference backend's tokens, without loading
+torch), decodes greedily with
 the same loop rule, `QA_THREADS` threads and one generation at a time, and streams text
 pieces; closing the stream (the UI's Stop) cancels the generation at the next token.
 
@@ -182,13 +183,14 @@ class OpenVINOGenerator(Generator):
             try:
                 import openvino as ov
                 import openvino_genai
-                from transformers import AutoTokenizer
+
+                from qa.models.chat_tokenizer import ChatTokenizer
 
                 props: dict[str, int | str] = {"INFERENCE_NUM_THREADS": self.threads}
                 if self.hint in ("f32", "bf16", "f16"):
                     props["INFERENCE_PRECISION_HINT"] = self.hint
                 self._pipe = openvino_genai.LLMPipeline(str(path), "CPU", **props)
-                self._tokenizer = AutoTokenizer.from_pretrained(str(source))
+                self._tokenizer = ChatTokenizer(source)
                 self._ov = (ov, openvino_genai)
                 self.path = path
             except Exception as exc:
@@ -198,9 +200,7 @@ class OpenVINOGenerator(Generator):
     def prompt_ids(self, messages: list[Message]) -> list[int]:
         """The chat rendered with the model's own template, as token ids."""
         self.load()
-        out = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                                  return_dict=True)
-        return list(out["input_ids"])
+        return self._tokenizer.prompt_ids(messages)
 
     def stream(self, messages: list[Message], max_new_tokens: int = 160) -> Iterator[str]:
         ids = self.prompt_ids(messages)
