@@ -157,7 +157,7 @@ def resolve_openvino_embedder(source: Path, cache_dir: Path | None = None) -> Pa
                 out = tmp / "model"
                 out.mkdir()
                 started = time.monotonic()
-                print(f"qa: converting the embedding model {final.name} to OpenVINO once ...",
+                print(f"qa: converting the embedding model to OpenVINO once, into {final} ...",
                       file=sys.stderr, flush=True)
                 convert_embedder(source, out)
                 info = {"version": OV_EMBED_VERSION, "source": str(source),
@@ -176,9 +176,12 @@ def resolve_openvino_embedder(source: Path, cache_dir: Path | None = None) -> Pa
 def convert_embedder(source: Path, out: Path) -> None:
     """Write `out/model.xml` and `model.bin`: the encoder of `source` plus masked mean pooling,
     float32. Needs torch and transformers (only here)."""
+    import warnings
+
     import openvino as ov
     import torch
     from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
 
     class MeanPooled(torch.nn.Module):
         def __init__(self, encoder: torch.nn.Module) -> None:
@@ -191,11 +194,19 @@ def convert_embedder(source: Path, out: Path) -> None:
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
-    encoder = AutoModel.from_pretrained(str(source), dtype=torch.float32).eval()
-    example = (torch.ones((2, 8), dtype=torch.int64), torch.ones((2, 8), dtype=torch.int64))
-    with torch.inference_mode():
-        model = ov.convert_model(MeanPooled(encoder), example_input=example,
-                                 input=[("input_ids", [-1, -1]), ("attention_mask", [-1, -1])])
+    hf_logging.disable_progress_bar()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():  # the tracer's notes on shapes are not the user's concern
+            warnings.simplefilter("ignore")
+            encoder = AutoModel.from_pretrained(str(source), dtype=torch.float32).eval()
+            example = (torch.ones((2, 8), dtype=torch.int64), torch.ones((2, 8), dtype=torch.int64))
+            with torch.inference_mode():
+                model = ov.convert_model(MeanPooled(encoder), example_input=example,
+                                         input=[("input_ids", [-1, -1]), ("attention_mask", [-1, -1])])
+    finally:
+        hf_logging.set_verbosity(verbosity)
     ov.save_model(model, str(out / "model.xml"), compress_to_fp16=False)
 
 
