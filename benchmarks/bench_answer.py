@@ -5,6 +5,7 @@
         [--threads 1,2] [--passages 3,4]
         [--max-new-tokens 64,96] [--precision float32,int8] [--prefix-cache 1,0] [--ov-hint f32,bf16]
         [--focus-chars 0,240] [--embed-backend openvino,sentence-transformers]
+        [--release-weights 1,0]
         [--load N] [--cold-runs 3]
 
 Every comma list is a set of variants; the benchmark runs every combination
@@ -49,7 +50,7 @@ KNOBS = {"llm_model": "QA_LLM_MODEL", "llm_backend": "QA_LLM_BACKEND", "threads"
          "passages": "QA_PASSAGES",
          "max_new_tokens": "QA_MAX_NEW_TOKENS", "precision": "QA_LLM_PRECISION",
          "prefix_cache": "QA_PREFIX_CACHE", "ov_hint": "QA_OV_HINT", "focus_chars": "QA_FOCUS_CHARS",
-         "embed_backend": "QA_EMBED_BACKEND"}
+         "embed_backend": "QA_EMBED_BACKEND", "release_weights": "QA_OV_RELEASE_WEIGHTS"}
 
 
 def peak_rss_mb() -> float:
@@ -231,6 +232,8 @@ def main() -> None:
                         help="comma list of QA_FOCUS_CHARS values (0: whole passages)")
     parser.add_argument("--embed-backend", default=None,
                         help="comma list of QA_EMBED_BACKEND values (openvino, sentence-transformers)")
+    parser.add_argument("--release-weights", default=None,
+                        help="comma list of QA_OV_RELEASE_WEIGHTS values (1, 0)")
     parser.add_argument("--cold-runs", type=int, default=3, help="0: no cold starts at all")
     parser.add_argument("--load", type=int, default=0, help="busy-looping processes meanwhile")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer.json")
@@ -251,7 +254,8 @@ def main() -> None:
              "max_new_tokens": parse_list(args.max_new_tokens, int),
              "precision": parse_list(args.precision), "prefix_cache": parse_list(args.prefix_cache, int),
              "ov_hint": parse_list(args.ov_hint), "focus_chars": parse_list(args.focus_chars, int),
-             "embed_backend": parse_list(args.embed_backend)}
+             "embed_backend": parse_list(args.embed_backend),
+             "release_weights": parse_list(args.release_weights, int)}
     variants = [dict(zip(lists, combo, strict=True)) for combo in itertools.product(*lists.values())]
     names = [label(v) for v in variants]
     envs = [variant_env(base, v) for v in variants]

@@ -48,6 +48,8 @@ ENVIRONMENT: tuple[EnvVar, ...] = (
     EnvVar("QA_LLM_TIMEOUT", "", "120", "seconds without a byte from the served model before giving up"),
     EnvVar("QA_PREFIX_CACHE", "", "1", "transformers: reuse the system prompt's attention cache (0: off)"),
     EnvVar("QA_OV_HINT", "", "f32", "openvino: the inference precision hint (f32 or bf16)"),
+    EnvVar("QA_OV_RELEASE_WEIGHTS", "", "1",
+           "openvino: give back the mapped weights' pages once repacked (0: keep them resident)"),
     EnvVar("QA_THREADS", "", "all cores", "threads for the answering runtime"),
     EnvVar("QA_PASSAGES", "--passages", "4", "passages given to the model per question"),
     EnvVar("QA_FOCUS_CHARS", "--focus-chars", "0",

@@ -2,7 +2,8 @@
 
 The OpenVINO embedder's vectors equal sentence-transformers' for the packaged MiniLM, the chat
 tokenizer's prompt ids equal `AutoTokenizer.apply_chat_template`'s for the default answering
-model, and a process that answers with the openvino backend never imports torch.
+model, and a process that answers with the openvino backend never imports torch and keeps
+few of the mapped weights file's pages resident.
 """
 
 from __future__ import annotations
@@ -68,13 +69,22 @@ def test_chat_tokenizer_ids_equal_the_transformers_tokenizer():
 
 def test_an_openvino_answer_never_imports_torch():
     script = (
-        "import json, sys\n"
+        "import json, os, sys\n"
         "from qa.api import Assistant\n"
         "a = Assistant()\n"
         "answer = a.ask('Who masterminded the raid?')\n"
         "loaded = sorted(m for m in ('torch', 'sentence_transformers') if m in sys.modules)\n"
+        "weights = str((a.generator.path / 'openvino_model.bin').resolve())\n"
+        "rss, inside = 0, False\n"
+        "for line in open('/proc/self/smaps'):\n"
+        "    f = line.split()\n"
+        "    if '-' in f[0] and len(f) >= 5 and ':' in f[3]:\n"
+        "        inside = len(f) >= 6 and f[5] == weights\n"
+        "    elif inside and f[0] == 'Rss:':\n"
+        "        rss += int(f[1]) * 1024\n"
         "print(json.dumps({'backend': a.generator.backend, 'embed': getattr(a.embedder, 'backend', ''),\n"
-        "                  'text': answer.text, 'loaded': loaded}))\n")
+        "                  'text': answer.text, 'loaded': loaded, 'weights_resident': rss,\n"
+        "                  'weights_size': os.path.getsize(weights)}))\n")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "QA_LLM_BACKEND": "openvino"})
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -82,3 +92,5 @@ def test_an_openvino_answer_never_imports_torch():
     assert (result["backend"], result["embed"]) == ("openvino", "openvino")
     assert "belmokhtar" in result["text"].lower()
     assert result["loaded"] == []
+    # the weights file's pages were given back once the CPU plugin had repacked them
+    assert result["weights_resident"] < 0.25 * result["weights_size"], result

@@ -334,3 +334,29 @@ def test_a_missing_overlay_with_a_new_transformers_names_the_install_command(mon
         ovf.check_overlay(tmp_path / "missing")
     monkeypatch.setattr(ovf.importlib.metadata, "version", lambda name: "5.5.4")
     ovf.check_overlay(tmp_path / "missing")  # an old enough transformers needs no overlay
+
+
+def test_the_repacked_weights_pages_are_given_back(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The first generations run under the page releaser; every generation ends with one release."""
+    gen, _ = _generator([1, 2, 9])
+    gen.path = tmp_path
+    watched: list[Path] = []
+    released: list[Path] = []
+
+    class Releaser:
+        def __init__(self, path):
+            watched.append(path)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return None
+
+    monkeypatch.setattr(gov, "PageReleaser", Releaser)
+    monkeypatch.setattr(gov, "release_mapped_file", released.append)
+    for _ in range(gov.WARM_UP_GENERATIONS + 2):
+        assert gen.generate(MESSAGES, 10) == "The raid"
+    weights = tmp_path / "openvino_model.bin"
+    assert watched == [weights] * gov.WARM_UP_GENERATIONS
+    assert released == [weights] * (gov.WARM_UP_GENERATIONS + 2)

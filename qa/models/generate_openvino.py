@@ -5,7 +5,9 @@ weights, `QA_LLM_PRECISION`), tokenizes the chat with the model's own template a
 tokenizer.json (`qa.models.chat_tokenizer`: the reference backend's tokens, without loading
 torch), decodes greedily with
 the same loop rule, `QA_THREADS` threads and one generation at a time, and streams text
-pieces; closing the stream (the UI's Stop) cancels the generation at the next token.
+pieces; closing the stream (the UI's Stop) cancels the generation at the next token. The
+pages of the mapped weights file that the CPU plugin has repacked into its own memory are given
+back (`qa.models.mapped_pages`), so the weights are resident once, not twice.
 
 `openvino_genai` is optional: `make_openvino_generator` checks, once per runtime version
 and CPU and in a child process (an illegal instruction there cannot kill this one), that
@@ -15,6 +17,7 @@ transformers generator instead. This module builds no prompts and checks no cita
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -29,6 +32,7 @@ from typing import Any
 
 from qa.errors import ModelLoadError
 from qa.models.generate import Generator, Message, TransformersGenerator, is_looping, threads_setting
+from qa.models.mapped_pages import PageReleaser, release_mapped_file
 from qa.settings import apply_process_defaults, env
 
 # Weight precision of the openvino backend when QA_LLM_PRECISION is not set (see README).
@@ -37,6 +41,10 @@ INSTALL_HINT = "pip install openvino-genai==2026.4.1.0 optimum-intel==2.2.0 nncf
 # Compute precision of the CPU plugin: "f32" decodes faster on this CPU than its default
 # (bf16 where AMX exists) and matches the reference's arithmetic better; env QA_OV_HINT.
 DEFAULT_INFERENCE_HINT = "f32"
+# The CPU plugin repacks the mapped weights during the first inferences; while these many
+# generations run, their already-repacked pages are given back every 0.1 s (qa.models.mapped_pages),
+# and after every generation once.
+WARM_UP_GENERATIONS = 3
 
 _PROBE = r"""
 import sys
@@ -168,6 +176,8 @@ class OpenVINOGenerator(Generator):
         self._ov: Any = None  # (openvino, openvino_genai) once loaded
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
+        self.generations = 0
+        self.release_weights = env("QA_OV_RELEASE_WEIGHTS").lower() not in ("0", "false", "no", "off")
 
     def load(self) -> OpenVINOGenerator:
         """Export the model once if needed (cached) and compile it now."""
@@ -218,13 +228,21 @@ class OpenVINOGenerator(Generator):
         scores: list[float] = []
         done = object()
 
+        weights = (self.path / "openvino_model.bin"
+                   if self.path is not None and self.release_weights else None)
+        warming = weights is not None and self.generations < WARM_UP_GENERATIONS
+        self.generations += 1
+
         def run() -> None:
             try:
-                result = self._pipe.generate(inputs, config, tokens.streamer)
+                with PageReleaser(weights) if warming and weights else contextlib.nullcontext():
+                    result = self._pipe.generate(inputs, config, tokens.streamer)
                 scores.extend(float(s) for s in getattr(result, "scores", ())[:1])
             except BaseException as exc:
                 errors.append(exc)
             finally:
+                if weights is not None:
+                    release_mapped_file(weights)
                 tokens.queue.put(done)
 
         eos = set(_eos_ids(config, self._tokenizer))
