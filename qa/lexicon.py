@@ -93,5 +93,8 @@ GENERIC_SOURCE_WORDS = frozenset(
     "source sources official officials report reports media spokesman spokeswoman spokesperson agency "
     "news government".split())
 # Amounts without a figure that still answer "how many": "thousands of years", "dozens".
+# Words about the sources rather than the news ("X is mentioned in passage [1]"): they are
+# no part of an answer.
+SOURCE_WORDS = frozenset("passage passages excerpt excerpts mention mentions mentioned".split())
 VAGUE_AMOUNTS = frozenset(
     "dozens hundreds thousands millions billions scores several many few numerous countless".split())

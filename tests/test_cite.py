@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from qa.answer.cite import draft_sentences, ground, is_abstention, parse_markers
+from qa.answer.intent import parse_intent
+from qa.answer.judge import answers_kind
 from qa.answer.prompt import ABSTAIN_TEXT
 from qa.records import Hit
 from qa.settings import SEED_DIR
@@ -133,3 +135,36 @@ def test_a_date_question_needs_a_time_in_the_answer():
     g = ground("State media reported that 650 hostages were freed [1].", HITS,
                question="On what date were the hostages freed?")
     assert g.abstained and g.abstain_reason == "no supported sentence gives the time asked for"
+
+
+# ---- a supported sentence that does not answer is no answer ---------------------------------
+
+PLANT = Hit(doc_id="p", chunk_id=0, score=1.0, start=0, end=0, text=(
+    "The Austrian hostage was freed on Friday. A government spokesman said Algiers would not "
+    "negotiate with terrorists. The nationalities of the rest, as well as of perhaps dozens more "
+    "who escaped, were unclear. Dozens of soldiers guarded the plant."))
+
+
+@pytest.mark.parametrize("question, draft", [
+    ("What is the name of the Austrian hostage?", "The Austrian hostage is mentioned in passage [1]."),
+    ("What is the name of the government spokesman who said Algiers would not negotiate with terrorists?",
+     "The government spokesman who said Algiers would not negotiate with terrorists is [1]."),
+    ("How many Algerian soldiers were killed?",
+     "The nationalities of the rest, as well as of perhaps dozens more who escaped, were unclear [1]."),
+])
+def test_a_sentence_that_only_restates_the_question_is_no_answer(question, draft):
+    assert not answers_kind(parse_markers(draft)[0], parse_intent(question))
+    g = ground(draft, [PLANT], question=question)
+    assert g.abstained and g.text == ABSTAIN_TEXT
+    assert any("does not answer" in c or "unsupported" in c for c in g.changes), g.changes
+
+
+@pytest.mark.parametrize("question, draft", [
+    ("How many soldiers guarded the plant?", "Dozens of soldiers guarded the plant [1]."),
+    ("Was the hostage freed by soldiers or by the militants?", "The hostage was freed [1]."),
+    ("What did the spokesman say?", "The spokesman said Algiers would not negotiate with terrorists [1]."),
+])
+def test_an_answer_in_new_words_or_to_a_choice_stays(question, draft):
+    assert answers_kind(parse_markers(draft)[0], parse_intent(question))
+    g = ground(draft, [PLANT], question=question)
+    assert not g.abstained and g.text == draft, g.changes

@@ -30,9 +30,6 @@ __all__ = ["MARKER_RE", "Grounded", "clean_sentence", "default_judge", "draft_se
            "parse_markers", "supporting_passages"]
 
 ONE_FACT_KINDS = frozenset({COUNT, NUMBER, TIME, PERSON, PLACE, YES_NO})
-# Kinds whose answer shape is checked outright: a number, a time. For the others the judge's
-# question-relevance signals decide (a name may be made of the question's own words).
-KIND_CHECKED = frozenset({COUNT, NUMBER, TIME})
 MAX_ONE_FACT_CHARS = 200
 _MAX_ADDED_REPORTS = 1
 MARKER_RE = re.compile(r"\s*[\[【]\s*(\d+(?:\s*[,;–-]\s*\d+)*)\s*[\]】]")
@@ -222,13 +219,12 @@ def _supported(sentences: list[str], hits: list[Hit], intent: Intent, judge: Jud
 def _answers(kept: list[tuple[str, list[int], float]], intent: Intent,
              changes: list[str]) -> tuple[list[tuple[str, list[int], float]], str]:
     """The supported sentences that answer the question (for a count, number or time question, those
-    that state one); a one-fact question keeps its best one."""
+    that state one; for any other, those that say something the question does not); a one-fact
+    question keeps its best one."""
     if intent.parts > 1:
         return kept, ""  # a question of several parts: each part's answer is its own kind
-    if intent.kind in KIND_CHECKED:
-        answering = [item for item in kept if answers_kind(item[0], intent)]
-    else:
-        answering = kept
+    # every kind: a sentence that says nothing the question does not already say is no answer
+    answering = [item for item in kept if answers_kind(item[0], intent)]
     for sentence, _, _ in kept:
         if all(sentence != a[0] for a in answering):
             changes.append(f"removed a supported sentence that does not answer the {intent.kind} "

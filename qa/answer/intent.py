@@ -67,6 +67,7 @@ class Intent:
     time_phrase: str = ""
     instructions: str = ""
     parts: int = 1
+    choice: bool = False  # "A or B?": the answer may be words the question already holds
 
     @property
     def wants_number(self) -> bool:
@@ -79,11 +80,12 @@ def parse_intent(question: str) -> Intent:
     split = split_question(question.strip())
     asked = split.asked
     queries = tuple(count_queries(asked))
+    choice = bool(_CHOICE_RE.search(asked))
     if _COUNT_RE.search(asked):
         kind = COUNT
     elif _NUMBER_RE.search(asked):
         kind = NUMBER
-    elif _CHOICE_RE.search(asked):
+    elif choice:
         kind = OTHER
     elif asks_for_time(asked) or _WHEN_RE.search(asked):
         kind = TIME
@@ -102,4 +104,4 @@ def parse_intent(question: str) -> Intent:
     return Intent(question=question, asked=asked, kind=kind, counts=counts,
                   count_queries=queries, time_phrase=time_match.group(0) if time_match else "",
                   instructions=split.instructions,
-                  parts=1 + len(_MULTI_PART_RE.findall(asked.split("?")[0])))
+                  parts=1 + len(_MULTI_PART_RE.findall(asked.split("?")[0])), choice=choice)

@@ -47,7 +47,7 @@ from qa.answer.support import (
     without_given,
 )
 from qa.ingest.chunk import sentence_spans
-from qa.lexicon import VAGUE_AMOUNTS
+from qa.lexicon import SOURCE_WORDS, VAGUE_AMOUNTS
 from qa.records import Hit
 from qa.text import content_terms, numbers, stem, words
 
@@ -116,11 +116,13 @@ def evidence_sentences(text: str) -> tuple[str, ...]:
 def answers_kind(sentence: str, intent: Intent) -> bool:
     """Whether a sentence holds an answer of the kind the question asks for: a number for "how
     many" (of what it counts) and "how much", a time for "when", and for every other kind some
-    name or word the question does not already hold."""
+    name, word or number the question does not already hold (words about the passages
+    themselves, "mentioned in passage [1]", do not count; a choice "A or B?" may be answered in
+    the question's words)."""
     claim = claim_of(sentence)
     lows = set(words(sentence))
     if intent.kind == COUNT:
-        if lows & VAGUE_AMOUNTS:
+        if lows & VAGUE_AMOUNTS and (not intent.counts or vague_count_of(sentence, intent.counts)):
             return True
         return bool(claim.numbers or lows & {"no", "none", "nobody"}) and (
             not intent.counts or gives_count_of(sentence, intent.counts))
@@ -128,10 +130,24 @@ def answers_kind(sentence: str, intent: Intent) -> bool:
         return bool(claim.numbers or lows & VAGUE_AMOUNTS)
     if intent.kind == TIME:
         return states_time(sentence)
-    if intent.kind == YES_NO:
+    if intent.kind == YES_NO or intent.choice:
         return True
-    asked = {stem(w) for w in words(intent.asked)}
+    asked = {stem(w) for w in words(intent.asked)} | _SOURCE_STEMS
     return bool((claim.terms | claim.names) - asked) or bool(claim.numbers - numbers(intent.asked))
+
+
+_SOURCE_STEMS = frozenset(stem(w) for w in SOURCE_WORDS)
+
+
+def vague_count_of(sentence: str, focus: frozenset[str], window: int = 4) -> bool:
+    """Whether a vague amount in the sentence ("dozens", "many") counts one of the `focus` stems:
+    the thing counted is among the few words after it ("dozens of soldiers", "many foreign
+    workers")."""
+    tokens = words(sentence)
+    for i, token in enumerate(tokens):
+        if token in VAGUE_AMOUNTS and focus & {stem(w) for w in tokens[i + 1 : i + 1 + window]}:
+            return True
+    return False
 
 
 def _terms(sentence: str) -> set[str]:
