@@ -66,12 +66,16 @@ RGB_TEST_FLOORS = {
 # caught 4/23, abstention recall 8/16, false refusals 5/49 = 0.102. The gate now withholds fewer
 # right answers and catches fewer wrong ones: the abstention floor moves down from 9/16 to 7/16,
 # one under the new figure; the other floors hold.
+# 0.6.2 (a sentence that only restates the question is no answer, for every kind; a vague amount
+# must count what was asked), 2026-12-04: accuracy 49/65 = 0.754, exact match 38/49, kept 33/34,
+# caught 7/23, abstention recall 11/16, false refusals 5/49. Accuracy floor raised to three
+# questions under (46/65), abstention to one under (10/16).
 FLOORS = {
-    "accuracy": 0.67,                 # 44/65
+    "accuracy": 0.70,                 # 46/65 (0.67 = 44/65 before 0.6.2)
     "exact_match": 0.71,              # 35/49
     "kept": 0.90,
     "gold_citation_precision": 0.90,
-    "abstain_recall": 0.43,           # 7/16 (0.56 = 9/16 before 0.6.1; see above)
+    "abstain_recall": 0.62,           # 10/16 (0.43 = 7/16 in 0.6.1; see above)
     "passage_hit@5": 0.95,
 }
 CEILINGS = {
