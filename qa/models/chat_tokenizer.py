@@ -10,11 +10,11 @@ It knows nothing of prompts or generation.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from qa.errors import ModelLoadError
+from qa.models.model_files import read_config
 
 
 class ChatTokenizer:
@@ -28,7 +28,7 @@ class ChatTokenizer:
             self.tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
         except Exception as exc:
             raise ModelLoadError(f"cannot read the tokenizer of {self.folder}: {exc}") from exc
-        config = _read_json(self.folder / "tokenizer_config.json")
+        config = read_config(self.folder / "tokenizer_config.json")
         self.special_tokens: dict[str, Any] = {name: _content(config.get(name))
                                for name in ("bos_token", "eos_token", "unk_token", "pad_token")
                                if _content(config.get(name))}
@@ -65,11 +65,3 @@ def _content(value: Any) -> str:
     if isinstance(value, dict):
         value = value.get("content")
     return value if isinstance(value, str) else ""
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -28,6 +28,7 @@ import numpy as np
 from qa.atomic_files import build_folder, replace_folder, write_atomic
 from qa.errors import ModelConvertError, ModelLoadError
 from qa.models.embed import Embedder, SentenceTransformerEmbedder, _model_name
+from qa.models.model_files import read_config
 from qa.settings import env
 
 EMBED_BACKENDS = ("auto", "openvino", "sentence-transformers")
@@ -222,7 +223,7 @@ def unsupported_folder(folder: Path) -> str | None:
     kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] for m in modules]
     if kinds[:2] != ["Transformer", "Pooling"] or any(k != "Normalize" for k in kinds[2:]):
         return f"the embedding model {folder.name} is not an encoder with mean pooling"
-    pooling = _read_json(folder / str(modules[1].get("path", "")) / "config.json")
+    pooling = read_config(folder / str(modules[1].get("path", "")) / "config.json")
     if not pooling.get("pooling_mode_mean_tokens"):
         return f"the embedding model {folder.name} does not pool by the mean"
     if not (folder / "tokenizer.json").is_file():
@@ -230,29 +231,21 @@ def unsupported_folder(folder: Path) -> str | None:
     return None
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _max_length(folder: Path) -> int:
     """sentence-transformers' truncation length for the folder (sentence_bert_config.json)."""
-    value = _read_json(folder / "sentence_bert_config.json").get("max_seq_length")
+    value = read_config(folder / "sentence_bert_config.json").get("max_seq_length")
     return int(value) if isinstance(value, int) and value > 0 else DEFAULT_MAX_LENGTH
 
 
 def _dimension(folder: Path) -> int:
-    value = _read_json(folder / "config.json").get("hidden_size")
+    value = read_config(folder / "config.json").get("hidden_size")
     if not isinstance(value, int) or value <= 0:
         raise ModelLoadError(f"embedding model {folder} does not state its hidden size (config.json)")
     return value
 
 
 def _pad_token(folder: Path) -> str:
-    value = _read_json(folder / "tokenizer_config.json").get("pad_token")
+    value = read_config(folder / "tokenizer_config.json").get("pad_token")
     if isinstance(value, dict):
         value = value.get("content")
     return value if isinstance(value, str) and value else "[PAD]"

@@ -543,3 +543,13 @@ def _convert_gguf(gguf: Path, out: Path, progress: bool = True) -> None:
             hf_logging.enable_progress_bar()
         if gguf_tqdm is not None:
             gguf_utils.tqdm = gguf_tqdm
+
+
+def read_config(path: Path) -> dict:
+    """A model folder's JSON object file (config.json, tokenizer_config.json ...), or {} when it
+    is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
