@@ -37,3 +37,13 @@ def test_other_reports_list_the_figures_the_text_does_not_state():
     assert "The mining union &lt;b&gt;" in html and "Twelve" not in html
     assert html in passages_html(answer)
     assert other_reports_html(Answer(question="q", text="t", accounts=accounts[:1])) == ""
+
+
+def test_a_rewritten_question_leaves_the_words_of_both_forms_unmarked():
+    answer = Answer(question="How many miners did they rescue?",
+                    text="Twelve miners were rescued on Monday [1].",
+                    standalone_question="How many people were saved in the valley?",
+                    citations=[Citation(1, "doc1", "", PASSAGE, 0, len(PASSAGE), 1.0, cited_by=[0])])
+    html = passages_html(answer)
+    assert "<mark>Twelve</mark>" in html and "<mark>Monday</mark>" in html
+    assert "<mark>miners</mark>" not in html.split("cite-text")[1]  # asked in the original words

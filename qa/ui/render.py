@@ -172,8 +172,10 @@ def passages_html(answer: Answer, articles: Mapping[str, Any] | None = None) -> 
             extra = f'<div class="cite-by">Supports answer {noun} {which}: {quotes}</div>'
         else:
             extra = ""
+        # the words of the question as asked and as rewritten are neither the answer
+        asked = f"{answer.question} {answer.standalone_question}".strip()
         marked = answer_highlight_html(citation.text, [_MARKERS_RUN.sub("", s) for s in citing],
-                                       answer.standalone_question or answer.question) if citing else None
+                                       asked) if citing else None
         cards.append(_card(f"cite-{citation.n}", f"[{citation.n}]", citation, terms, extra,
                            text_of(citation.doc_id), marked=marked))
     noun = "passage" if len(cards) == 1 else "passages"
