@@ -3,12 +3,15 @@
 `write_atomic` writes a file next to its target, fsyncs it and renames it into place, so a reader
 or a crash sees the old file or the new one, never half of one. `build_folder` gives a temp folder
 inside the destination's parent (clearing leftovers of killed runs) that `replace_folder` moves
-into place only when the caller has finished it. They neither lock nor retry: callers hold their
+into place only when the caller has finished it, and `is_marked` tells a finished folder (its
+marker file, written last, names the current version) from a half-built or outdated one. They
+neither lock nor retry: callers hold their
 own lock (`qa.store.lock`, or the model cache's file lock) around them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -83,3 +86,14 @@ def replace_folder(built: Path, final: Path) -> None:
         shutil.rmtree(final)
     os.replace(built, final)
     fsync_dir(final.parent)
+
+
+def is_marked(folder: Path, marker: str, version: int, files: tuple[str, ...] = ()) -> bool:
+    """True when `folder/marker` is a JSON object naming `version` and every one of `files` is
+    in the folder: a finished build of the current format, not a leftover or an older one."""
+    try:
+        info = json.loads((folder / marker).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(info, dict) and info.get("version") == version
+            and all((folder / name).is_file() for name in files))

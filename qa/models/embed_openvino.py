@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from qa.atomic_files import build_folder, replace_folder, write_atomic
+from qa.atomic_files import build_folder, is_marked, replace_folder, write_atomic
 from qa.errors import ModelConvertError, ModelLoadError
 from qa.models.embed import Embedder, SentenceTransformerEmbedder, _model_name
 from qa.models.model_files import read_config
@@ -130,12 +130,7 @@ def openvino_embed_folder(source: Path, cache_dir: Path | None = None) -> Path:
 
 def is_converted(folder: Path) -> bool:
     """True when `folder` holds a finished conversion of this version."""
-    try:
-        info = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (isinstance(info, dict) and info.get("version") == OV_EMBED_VERSION
-            and (folder / "model.xml").is_file() and (folder / "model.bin").is_file())
+    return is_marked(folder, MARKER, OV_EMBED_VERSION, ("model.xml", "model.bin"))
 
 
 def resolve_openvino_embedder(source: Path, cache_dir: Path | None = None) -> Path:

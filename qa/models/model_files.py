@@ -32,6 +32,7 @@ from typing import Any
 from qa import settings
 from qa.atomic_files import (
     build_folder,
+    is_marked,
     replace_folder,
     write_atomic,
 )
@@ -382,11 +383,7 @@ def _safe(text: str) -> str:
 
 def _is_complete(folder: Path) -> bool:
     """True if ``folder`` holds a finished conversion of the current format version."""
-    try:
-        info = json.loads((folder / MARKER_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(info, dict) and info.get("version") == CONVERT_VERSION
+    return is_marked(folder, MARKER_NAME, CONVERT_VERSION)
 
 
 def _ensure_converted(

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from qa.atomic_files import (
     build_folder,
+    is_marked,
     replace_folder,
     write_atomic,
 )
@@ -159,12 +160,7 @@ def export_folder(source: Path, precision: str, cache_dir: Path | None = None) -
 
 def is_complete(folder: Path) -> bool:
     """True if `folder` holds a finished export of the current version with every file."""
-    try:
-        info = json.loads((folder / OV_MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return (isinstance(info, dict) and info.get("version") == OV_CONVERT_VERSION
-            and all((folder / name).is_file() for name in REQUIRED_FILES))
+    return is_marked(folder, OV_MARKER, OV_CONVERT_VERSION, REQUIRED_FILES)
 
 
 def _versions() -> dict[str, str]:
