@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from qa.errors import ModelLoadError
-from qa.models.model_files import read_config
+from qa.models.model_files import read_config, token_text
 
 
 class ChatTokenizer:
@@ -29,9 +29,9 @@ class ChatTokenizer:
         except Exception as exc:
             raise ModelLoadError(f"cannot read the tokenizer of {self.folder}: {exc}") from exc
         config = read_config(self.folder / "tokenizer_config.json")
-        self.special_tokens: dict[str, Any] = {name: _content(config.get(name))
-                               for name in ("bos_token", "eos_token", "unk_token", "pad_token")
-                               if _content(config.get(name))}
+        tokens = {name: token_text(config.get(name)) for name in ("bos_token", "eos_token", "unk_token",
+                                                                  "pad_token")}
+        self.special_tokens: dict[str, Any] = {name: text for name, text in tokens.items() if text}
         template = config.get("chat_template")
         template_file = self.folder / "chat_template.jinja"
         if template_file.is_file():
@@ -59,9 +59,3 @@ class ChatTokenizer:
     def decode(self, ids: list[int], skip_special_tokens: bool = True) -> str:
         """Text of `ids` (special tokens left out by default)."""
         return str(self.tokenizer.decode(ids, skip_special_tokens=skip_special_tokens))
-
-
-def _content(value: Any) -> str:
-    if isinstance(value, dict):
-        value = value.get("content")
-    return value if isinstance(value, str) else ""

@@ -28,7 +28,7 @@ import numpy as np
 from qa.atomic_files import build_folder, is_marked, replace_folder, write_atomic
 from qa.errors import ModelConvertError, ModelLoadError
 from qa.models.embed import Embedder, SentenceTransformerEmbedder, _model_name
-from qa.models.model_files import read_config
+from qa.models.model_files import read_config, token_text
 from qa.settings import env
 
 EMBED_BACKENDS = ("auto", "openvino", "sentence-transformers")
@@ -240,7 +240,4 @@ def _dimension(folder: Path) -> int:
 
 
 def _pad_token(folder: Path) -> str:
-    value = read_config(folder / "tokenizer_config.json").get("pad_token")
-    if isinstance(value, dict):
-        value = value.get("content")
-    return value if isinstance(value, str) and value else "[PAD]"
+    return token_text(read_config(folder / "tokenizer_config.json").get("pad_token")) or "[PAD]"

@@ -230,12 +230,13 @@ class OpenVINOGenerator(Generator):
 
         weights = (self.path / "openvino_model.bin"
                    if self.path is not None and self.release_weights else None)
-        warming = weights is not None and self.generations < WARM_UP_GENERATIONS
+        releaser = (PageReleaser(weights) if weights is not None and self.generations < WARM_UP_GENERATIONS
+                    else contextlib.nullcontext())
         self.generations += 1
 
         def run() -> None:
             try:
-                with PageReleaser(weights) if warming and weights else contextlib.nullcontext():
+                with releaser:
                     result = self._pipe.generate(inputs, config, tokens.streamer)
                 scores.extend(float(s) for s in getattr(result, "scores", ())[:1])
             except BaseException as exc:

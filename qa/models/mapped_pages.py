@@ -16,25 +16,25 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 import threading
 from pathlib import Path
 from types import TracebackType
 
 MADV_DONTNEED = 4
-_libc: ctypes.CDLL | None = None
 
 
+@functools.lru_cache(maxsize=1)
 def _madvise() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
-    global _libc
+    """libc's madvise, bound once (None off Linux or without a C library)."""
     if not sys.platform.startswith("linux"):
         return None
-    if _libc is None:
-        try:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        except OSError:
-            return None
-    func = _libc.madvise
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    func = libc.madvise
     func.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
     func.restype = ctypes.c_int
     return func

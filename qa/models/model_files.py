@@ -550,3 +550,11 @@ def read_config(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def token_text(value: object) -> str:
+    """A special token as tokenizer_config.json gives it ("<s>" or {"content": "<s>", ...}), as
+    text ("" when it is neither)."""
+    if isinstance(value, dict):
+        value = value.get("content")
+    return value if isinstance(value, str) else ""
