@@ -14,4 +14,4 @@ from qa.errors import QAError
 from qa.records import Answer, Article, Citation, Hit
 
 __all__ = ["Answer", "Article", "Assistant", "Citation", "Hit", "QAError", "ask", "retrieve"]
-__version__ = "0.6.2"
+__version__ = "0.6.3"

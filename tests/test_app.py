@@ -335,16 +335,33 @@ def test_remove_refused_in_the_dialog_removes_nothing(assistant, handlers):
     assert "002_8e2be5257cd0af73" in assistant.store.articles
 
 
-def test_stop_replaces_the_unfinished_draft():
-    from qa.ui.handlers import STOPPED, THINKING, Handlers
+def test_stop_replaces_the_unfinished_draft(handlers):
+    from qa.ui.handlers import STOPPED, THINKING
 
     chat = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "650 hostages ▍"}]
-    shown, state = Handlers.stop(None, chat)
+    shown, state = handlers.stop(chat)
     assert shown == state and shown[-1] == {"role": "assistant", "content": STOPPED}
     thinking = [{"role": "user", "content": "q"}, {"role": "assistant", "content": f"*{THINKING}*"}]
-    assert Handlers.stop(None, thinking)[0][-1]["content"] == STOPPED
+    assert handlers.stop(thinking)[0][-1]["content"] == STOPPED
     done = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "An answer [1]."}]
-    assert Handlers.stop(None, done)[0] == done  # a finished answer stays
+    assert handlers.stop(done)[0] == done  # a finished answer stays
+
+
+def test_an_answer_stopped_in_its_session_yields_nothing_more(handlers):
+    """Gradio's cancel reaches the server apart from the Stop handler: a token yielded between
+    the two must not put the draft back over the note, in that session only."""
+    from types import SimpleNamespace
+
+    mine, other = SimpleNamespace(session_hash="mine"), SimpleNamespace(session_hash="other")
+    stream = handlers.respond(SEED_QUESTION, [], [], 4, 96, "", mine)
+    elsewhere = handlers.respond(SEED_QUESTION, [], [], 4, 96, "", other)
+    next(stream), next(elsewhere)  # both show "Searching the articles…"
+    handlers.stop([], mine)
+    assert list(stream) == []
+    rest = list(elsewhere)
+    assert "cite-1" in rest[-1][1][-1]["content"]  # the other session's answer still arrives
+    again = run(handlers, SEED_QUESTION)  # a new question after Stop is answered
+    assert "cite-1" in final(again)[1][-1]["content"]
 
 
 def test_untitled_articles_are_named_by_their_opening_words():

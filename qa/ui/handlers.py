@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -56,17 +57,45 @@ Chat = list[dict[str, Any]]
 HistoryPairs = list[list[str]]
 
 
+class StopRequests:
+    """How many times each browser session pressed Stop, so an answer still streaming on the
+    server can tell it was stopped and yield nothing more. Gradio's cancel reaches the server
+    separately from the Stop handler; without this a token yielded between the two would put
+    the draft back over the "Stopped" note. Does not cancel anything itself."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def count(self, session: str) -> int:
+        with self._lock:
+            return self._counts.get(session, 0)
+
+    def press(self, session: str) -> None:
+        with self._lock:
+            self._counts[session] = self._counts.get(session, 0) + 1
+
+
+def _session(request: gr.Request | None) -> str:
+    return str(getattr(request, "session_hash", None) or "")
+
+
 class Handlers:
     """The page's event handlers over one Assistant (callable without a running server)."""
 
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
+        self.stops = StopRequests()
 
     # -- asking
     def respond(self, question: str, chat: Chat | None, history: HistoryPairs | None,
                 k: float | None = None, max_new_tokens: float | None = None,
-                as_of: str | None = None) -> Iterator[tuple]:
-        """Stream an answer: yields (question box, chat, chat state, history, passages, timings)."""
+                as_of: str | None = None, request: gr.Request | None = None) -> Iterator[tuple]:
+        """Stream an answer: yields (question box, chat, chat state, history, passages, timings).
+
+        Yields nothing more once Stop is pressed in the same browser session."""
+        session = _session(request)
+        stops_before = self.stops.count(session)
         chat = list(chat or [])
         history = [list(pair) for pair in (history or [])]
         question = (question or "").strip()
@@ -81,6 +110,8 @@ class Handlers:
             for event in self.assistant.ask_stream(
                     question, history=[(q, a) for q, a in history], k=int(k) if k else None,
                     max_new_tokens=int(max_new_tokens) if max_new_tokens else None, as_of=date):
+                if self.stops.count(session) != stops_before:
+                    return
                 if isinstance(event, str):
                     draft += event
                     chat = [*chat[:-1], {"role": "assistant", "content": md_text(draft) + " ▍"}]
@@ -117,8 +148,10 @@ class Handlers:
         except QAError:
             return {}
 
-    def stop(self, chat: Chat | None) -> tuple[Chat, Chat]:
-        """After the user stops an answer: the unfinished, unchecked draft gives way to a note."""
+    def stop(self, chat: Chat | None, request: gr.Request | None = None) -> tuple[Chat, Chat]:
+        """After the user stops an answer: the unfinished, unchecked draft gives way to a note,
+        and the answer still running in this session yields nothing more."""
+        self.stops.press(_session(request))
         chat = list(chat or [])
         if chat and chat[-1].get("role") == "assistant" and str(chat[-1].get("content", "")).endswith(
                 ("▍", f"*{THINKING}*")):

@@ -116,7 +116,10 @@ def build_app(assistant: Assistant | None = None, settings: Settings | None = No
             "show_progress": "hidden",
         }
         asked: list[dict[str, Any]] = [question.submit(**ask_io), ask.click(**ask_io)]  # Dependency: a dict
-        stop.click(h.stop, [chat_state], [chatbot, chat_state], cancels=asked, queue=False)
+        # The cancel is registered first: Gradio's page runs a click's listeners in order and waits
+        # for each, so the stream is cut before the note replaces the draft, not after.
+        stop.click(None, None, None, cancels=asked, queue=False)
+        stop.click(h.stop, [chat_state], [chatbot, chat_state], queue=False)
         cleared = [chatbot, chat_state, history_state, passages, timings]
         new_chat.click(h.clear, None, cleared, queue=False)
         chatbot.clear(h.clear, None, cleared, queue=False)
